@@ -1,0 +1,1 @@
+"""One module per CLI command: a plain function that takes converted options and returns an exit code."""

@@ -1,0 +1,54 @@
+"""Settings that come from the user or the host: the time zone of the error log and this machine's name."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from datetime import timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tailer.errors import ConfigError
+
+_OFFSET_RE = re.compile(r"^(?:UTC|GMT)?([+-])(\d{1,2}):?(\d{2})?$")
+
+
+def resolve_zone(name: str | None) -> tzinfo:
+    """The zone Kong's error log is written in: an IANA name, `UTC`, an offset such as `+02:00`, or
+    `local`/None for this host's zone (TZ, then /etc/localtime)."""
+    if name is None or name == "local":
+        return _host_zone()
+    if name.upper() in ("UTC", "Z", "GMT"):
+        return timezone.utc
+    m = _OFFSET_RE.match(name)
+    if m:
+        sign, hours, minutes = m.group(1), int(m.group(2)), int(m.group(3) or 0)
+        if hours > 23 or minutes > 59:
+            raise ConfigError(f"time zone {name!r}: offset out of range (use e.g. +02:00)")
+        delta = timedelta(hours=hours, minutes=minutes)
+        return timezone(-delta if sign == "-" else delta)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"time zone {name!r} is unknown: use an IANA name such as Europe/Paris, UTC, or an offset like +02:00"
+        ) from exc
+
+
+def _host_zone() -> tzinfo:
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if tz:
+        try:
+            return resolve_zone(tz)
+        except ConfigError:
+            pass
+    try:
+        with open("/etc/localtime", "rb") as f:
+            return ZoneInfo.from_file(f, key="localtime")
+    except (OSError, ValueError):
+        return timezone.utc
+
+
+def host_name() -> str:
+    """This machine's name, as events carry it."""
+    return socket.gethostname()

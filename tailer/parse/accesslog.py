@@ -1,0 +1,233 @@
+"""Access logs → `http` events: nginx `log_format` strings compiled once into regexes.
+
+The built-in formats (Kong's proxy `kong_log_format`, nginx `combined`, the stream `basic`) are compiled by
+the same code as a user's `log_format`, so a custom format is as well supported as the defaults.
+
+Most lines of a busy access log are 2xx/3xx and are only counted. For formats written with nginx's default
+escaping, a value never holds a raw `"`, so the status can be found by counting the format's literal quotes
+before `$status` (two in `combined`): a few `bytes.find` calls instead of a regex match.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone, tzinfo
+from typing import Any
+
+from tailer.errors import ConfigError
+from tailer.events import Event, Http
+from tailer.parse.base import LineParser, ParseContext, text
+from tailer.parse.timestamps import AccessLogTimes
+
+COMBINED = '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"'
+KONG = COMBINED + ' kong_request_id: "$kong_request_id"'
+STREAM_BASIC = "$remote_addr [$time_local] $protocol $status $bytes_sent $bytes_received $session_time"
+
+_VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
+_DIRECTIVE = re.compile(r"\s*log_format\s+(\S+)\s+(?:escape=(\w+)\s+)?(.*?);?\s*\Z", re.S)
+_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"", re.S)
+# What a variable's value looks like, when we know better than "anything up to the next literal".
+_PATTERNS = {
+    "status": rb"\d{3}",
+    "body_bytes_sent": rb"\d+", "bytes_sent": rb"\d+", "bytes_received": rb"\d+", "request_length": rb"\d+",
+    "connection": rb"\d+", "connection_requests": rb"\d+",
+    "time_local": rb"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}",
+    "time_iso8601": rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[+-]\d\d:\d\d|Z)",
+    "msec": rb"\d+(?:\.\d+)?", "request_time": rb"[\d.]+", "session_time": rb"[\d.]+",
+    "remote_addr": rb"\S+", "protocol": rb"\S+", "server_port": rb"\d+", "pipe": rb"[p.]",
+}
+# Variables that become Http fields; everything else goes to `extra`.
+_FIELD_VARS = {"status", "request", "request_method", "request_uri", "uri", "server_protocol", "protocol", "remote_addr",
+               "body_bytes_sent", "bytes_sent", "http_user_agent", "http_referer", "kong_request_id",
+               "request_id", "time_local", "time_iso8601", "msec"}
+_HEX = re.compile(rb"\\x([0-9A-Fa-f]{2})")
+_CONTAINER_PREFIX = re.compile(rb"(?:\S+ *\| |\[pod/[^\]]*\] )")
+
+
+@dataclass(frozen=True, slots=True)
+class LogFormat:
+    """A compiled nginx `log_format`."""
+
+    name: str
+    source: str  # the format string
+    escape: str  # "default", "json" or "none", as in nginx's `escape=`
+    regex: re.Pattern[bytes]
+    quotes_before_status: int  # literal `"`s before $status; 0 when the status cannot be found that way
+    before_status: bytes  # the literal between the last of those quotes and $status (`combined`: " ")
+    after_status: bytes  # the first byte of the literal after $status, to confirm a quick find
+
+    def status_at(self, line: bytes) -> int | None:
+        """The status found by counting quotes, or None if this format or line does not allow it."""
+        q = -1
+        for _ in range(self.quotes_before_status):
+            q = line.find(b'"', q + 1)
+            if q < 0:
+                return None
+        if q < 0:
+            return None
+        start = q + 1 + len(self.before_status)
+        digits = line[start : start + 3]
+        if (not digits.isdigit() or len(digits) != 3 or line[q + 1 : start] != self.before_status
+                or line[start + 3 : start + 3 + len(self.after_status)] != self.after_status):
+            return None
+        return int(digits)
+
+
+def compile_log_format(fmt: str, name: str = "custom") -> LogFormat:
+    """Compile a `log_format` string, or a whole `log_format name [escape=..] '...' ...;` directive."""
+    escape = "default"
+    d = _DIRECTIVE.match(fmt)
+    if d is not None:
+        name, escape = d.group(1), d.group(2) or "default"
+        pieces = _QUOTED.findall(d.group(3))
+        if not pieces:
+            raise ConfigError(f"log_format {name}: no quoted format string found in {fmt!r}")
+        fmt = "".join(a or b for a, b in pieces)
+    if escape not in ("default", "json", "none"):
+        raise ConfigError(f"log_format {name}: escape={escape} is not one of default, json, none")
+    parts: list[bytes] = [b"\\A"]
+    seen: set[str] = set()
+    pos = 0
+    quotes = 0
+    status_quotes = 0
+    before_status = after_status = b""
+    for m in _VAR.finditer(fmt):
+        literal = fmt[pos : m.start()]
+        parts.append(re.escape(literal.encode()))
+        quotes += literal.count('"')
+        var = m.group(1) or m.group(2)
+        if var == "status" and escape == "default" and '"' in literal:
+            # No variable between the last quote and $status: counting quotes finds it.
+            status_quotes = quotes
+            before_status = literal[literal.rindex('"') + 1 :].encode()
+            nxt = _VAR.search(fmt, m.end())
+            after_status = fmt[m.end() : nxt.start() if nxt else len(fmt)].encode()[:1]
+        inside_quotes = quotes % 2 == 1
+        if inside_quotes:
+            pattern = rb'(?:[^"\\]|\\.)*' if escape == "json" else (rb'[^"]*' if escape == "default" else rb".*?")
+        else:
+            pattern = _PATTERNS.get(var, rb".*?")
+        if var in seen:
+            parts.append(b"(?:" + pattern + b")")
+        else:
+            seen.add(var)
+            parts.append(b"(?P<" + var.encode() + b">" + pattern + b")")
+        pos = m.end()
+    parts.append(re.escape(fmt[pos:].encode()) + b"\\Z")
+    if "status" not in seen:
+        raise ConfigError(f"log_format {name}: has no $status, so 4xx/5xx requests cannot be told apart")
+    try:
+        regex = re.compile(b"".join(parts), re.S)
+    except re.error as exc:  # a variable name that is not a valid group name, for one
+        raise ConfigError(f"log_format {name}: cannot be compiled ({exc})") from exc
+    return LogFormat(name, fmt, escape, regex, status_quotes, before_status, after_status)
+
+
+BUILTIN = (compile_log_format(KONG, "kong"), compile_log_format(COMBINED, "combined"),
+           compile_log_format(STREAM_BASIC, "stream_basic"))
+
+
+class AccessLogParser(LineParser):
+    """Reads access-log lines written in one of `formats` (the built-in ones by default)."""
+
+    def __init__(self, ctx: ParseContext, formats: tuple[LogFormat, ...] = BUILTIN) -> None:
+        super().__init__(ctx)
+        self.formats = formats
+        self._current = formats[0]  # the format that read the latest line: tried first
+        self._times = AccessLogTimes()
+
+    def line(self, line: bytes, offset: int, out: list[Event]) -> None:
+        if not self.read(line, offset, out) and line.strip():
+            out.append(self.parse_error(line, offset, None, "line is not in any known access-log format ("
+                                        + ", ".join(f.name for f in self.formats) + ")"))
+
+    def read(self, line: bytes, offset: int, out: list[Event]) -> bool:
+        """Read one access-log line; False if no format fits it."""
+        status = self._current.status_at(line)
+        if status is not None and status < 400 and not self.ctx.emit_all:
+            self.stats["http_below_400"] += 1
+            return True
+        m = self._match(line)
+        if m is None:
+            prefix = _CONTAINER_PREFIX.match(line)  # `kong-1  | ` and the like, from `docker compose logs`
+            m = self._match(line[prefix.end() :]) if prefix else None
+            if m is None:
+                return False
+        event = _http_event(m.groupdict(), self._current.escape, self.ctx, offset, line, self._times)
+        if event.status < 400 and not self.ctx.emit_all:
+            self.stats["http_below_400"] += 1
+        else:
+            out.append(event)
+        return True
+
+
+    def _match(self, line: bytes) -> re.Match[bytes] | None:
+        m = self._current.regex.match(line)
+        if m is None:
+            for fmt in self.formats:
+                m = fmt.regex.match(line)
+                if m is not None:
+                    self._current = fmt
+                    break
+        return m
+
+
+def _http_event(groups: dict[str, bytes | None], escape: str, ctx: ParseContext, offset: int, line: bytes,
+                times: AccessLogTimes) -> Http:
+    v = {k: _value(b, escape) for k, b in groups.items()}
+    method = v.get("request_method")
+    path = v.get("request_uri") or v.get("uri")
+    protocol = v.get("server_protocol") or v.get("protocol")
+    request = v.get("request")
+    if request is not None:
+        pieces = request.split(" ")
+        if len(pieces) == 3:
+            method, path, protocol = pieces
+    size = v.get("body_bytes_sent") or v.get("bytes_sent")
+    extra = {k: val for k, val in v.items() if k not in _FIELD_VARS}
+    if request is not None and (method is None or path is None):
+        extra["request"] = request  # empty, or binary garbage (TLS on a plain port)
+    return Http(
+        _time(groups, times, ctx.zone), ctx.host, ctx.file, offset, text(line),
+        status=int(groups["status"] or 0), method=method, path=path, protocol=protocol,
+        client=v.get("remote_addr"), bytes=int(size) if size and size.isdigit() else None,
+        user_agent=v.get("http_user_agent"), referer=v.get("http_referer"),
+        request_id=v.get("kong_request_id") or v.get("request_id"), extra=extra,
+    )
+
+
+def _value(raw: bytes | None, escape: str) -> str | None:
+    """A logged value as text: `-` (nginx's empty) → None; nginx's escapes undone."""
+    if raw is None or raw == b"-" or raw == b"":
+        return None
+    if escape == "default" and b"\\x" in raw:
+        raw = _HEX.sub(lambda m: bytes((int(m.group(1), 16),)), raw)
+    elif escape == "json" and b"\\" in raw:
+        return _json_unescape(raw)
+    return text(raw)
+
+
+def _json_unescape(raw: bytes) -> str:
+    try:
+        value: Any = json.loads(b'"' + raw + b'"')
+    except ValueError:
+        return text(raw)
+    return value if isinstance(value, str) else text(raw)
+
+
+def _time(groups: dict[str, bytes | None], times: AccessLogTimes, zone: tzinfo) -> datetime | None:
+    stamp = groups.get("time_local")
+    if stamp:
+        return times.get(stamp)
+    iso = groups.get("time_iso8601")
+    if iso:
+        try:
+            return datetime.fromisoformat(iso.decode())
+        except ValueError:
+            return None
+    msec = groups.get("msec")
+    if msec:
+        return datetime.fromtimestamp(float(msec), timezone.utc).astimezone(zone)
+    return None

@@ -1,0 +1,85 @@
+"""What every parser shares: where its lines come from, and the loop that walks a chunk's lines.
+
+A parser is fed `Chunk`s of complete lines (see tailer.lines) and returns the events they complete; `finish()`
+says the input ended (or went quiet) and returns whatever was still open. Parsers never raise on log content:
+anything unreadable becomes a `ParseError` event.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from tailer.events import Event, ParseError
+from tailer.lines import Chunk
+
+
+@dataclass(frozen=True, slots=True)
+class ParseContext:
+    """Where lines come from and how to read them."""
+
+    file: str  # as the user named it; copied into every event
+    host: str  # this machine's name; copied into every event
+    zone: tzinfo  # the error log's time zone (it writes local time without one)
+    emit_all: bool = False  # also emit 2xx/3xx requests and error-log entries below warn
+
+
+def text(raw: bytes) -> str:
+    """Log bytes as text: invalid UTF-8 becomes U+FFFD, never an exception."""
+    return raw.decode("utf-8", "replace")
+
+
+class LineParser:
+    """Walks the lines of each chunk and hands them to `line()`; subclasses read one format."""
+
+    def __init__(self, ctx: ParseContext) -> None:
+        self.ctx = ctx
+        self.stats: Counter[str] = Counter()
+
+    def feed(self, chunk: Chunk) -> list[Event]:
+        """Read the complete lines of `chunk`; return the events they complete."""
+        out: list[Event] = []
+        if chunk.cut:
+            self.stats["lines"] += 1
+            self.interrupt(out)
+            out.append(self.parse_error(chunk.data.rstrip(b"\n"), chunk.offset, None,
+                                        f"line of {chunk.cut} bytes is longer than the cap; only its start is kept"))
+            return out
+        data = chunk.data
+        lines = data.split(b"\n")
+        if not lines[-1]:
+            lines.pop()
+        self.stats["lines"] += len(lines)
+        line_fn = self.line
+        off = chunk.offset
+        if b"\r" in data or b"\0" in data:
+            for raw in lines:
+                length = len(raw) + 1
+                start = off
+                if raw.startswith(b"\0"):  # a hole left by copytruncate under a writer without O_APPEND
+                    stripped = raw.lstrip(b"\0")
+                    start += len(raw) - len(stripped)
+                    raw = stripped
+                line_fn(raw.rstrip(b"\r"), start, out)
+                off += length
+        else:
+            for raw in lines:
+                line_fn(raw, off, out)
+                off += len(raw) + 1
+        return out
+
+    def line(self, line: bytes, offset: int, out: list[Event]) -> None:
+        """Read one line (without its newline) that starts at byte `offset`."""
+        raise NotImplementedError
+
+    def interrupt(self, out: list[Event]) -> None:
+        """A line could not be delivered (it was cut): close whatever it might have continued."""
+
+    def finish(self) -> list[Event]:
+        """End of input, or a quiet spell: return what is still open."""
+        return []
+
+    def parse_error(self, raw: bytes, offset: int, time: datetime | None, reason: str) -> ParseError:
+        self.stats["parse_errors"] += 1
+        return ParseError(time, self.ctx.host, self.ctx.file, offset, text(raw), reason)

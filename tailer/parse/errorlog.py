@@ -1,0 +1,238 @@
+"""nginx/Kong error log → `error` events (warn and above), `inspect` / `event_hook` events from boxes.
+
+An entry is `YYYY/MM/DD HH:MM:SS [level] PID#TID: [*CONN ]message[, context suffix]`, possibly spanning several
+physical lines (Lua tracebacks, DNS "Tried" lists, 0.14 inspect text): a line without the prefix continues the
+latest entry, and the suffix ends the last one. nginx writes one entry with one write() of at most 4096
+bytes, so an entry is complete when the next one starts, when its line ends in a context suffix, or at the
+end of input; and a "continuation" that would make it longer than 4096 bytes is junk. A container prefix such
+as `kong-1  | ` is found by searching for the timestamp, then expected at the same column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tailer.events import Error, Event
+from tailer.parse.base import LineParser, ParseContext, text
+from tailer.parse.boxes import LEGACY_HEAD_RE, BoxAssembler, Located, inspect_event
+from tailer.parse.causes import classify
+from tailer.parse.luavalues import LuaSyntaxError, decode_values
+from tailer.parse.timestamps import ErrorLogTimes
+
+_PREFIX = re.compile(rb"(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) \[([a-z]*)\] (?:(\d+)#\d+: )?(?:\*(\d+) )?")
+PREFIX_ANYWHERE = re.compile(rb"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[[a-z]*\] ")
+# Lower is more severe. "" is ngx.STDERR; "verbose" comes from the Kong CLI.
+_LEVELS = {b"": 0, b"emerg": 1, b"alert": 2, b"crit": 3, b"error": 4, b"warn": 5, b"notice": 6, b"info": 7,
+           b"debug": 8, b"verbose": 8}
+_WARN, _NOTICE = 5, 6
+MAX_ENTRY = 4096  # OpenResty's NGX_MAX_ERROR_STR: a longer entry is cut to 4095 bytes + "\n"
+
+# The context suffix, read from where it starts (see _suffix_start) to the end of the entry.
+_SUFFIX = re.compile(
+    r"(?:, context: (?P<context>ngx\.timer|[a-z_]+_by_lua\*))?"
+    r"(?:, client: (?P<client>[^,\s]*), server: (?P<server>[^,\"]*)"
+    r'(?:, request: "(?P<request>.*?)")?(?:, subrequest: "(?P<subrequest>.*?)")?'
+    r'(?:, upstream: "(?P<upstream>.*?)")?(?:, host: "(?P<host>.*?)")?'
+    r'(?:, referrer: "(?P<referrer>.*?)")?)?'
+    r'(?:, request_id: "(?P<request_id>[0-9a-f]{32})")?\Z',
+    re.S,
+)
+# The same fields when nginx cut the entry: any of them may be missing or end early.
+_SUFFIX_CUT = re.compile(
+    r"(?:, context: (?P<context>ngx\.timer|[a-z_]+_by_lua\*))?"
+    r"(?:, client: (?P<client>[^,\s]*)(?:, server: (?P<server>[^,\"]*))?"
+    r'(?:, request: "(?P<request>[^"]*)"?)?(?:, subrequest: "[^"]*"?)?'
+    r'(?:, upstream: "(?P<upstream>[^"]*)"?)?(?:, host: "(?P<host>[^"]*)"?)?'
+    r'(?:, referrer: "[^"]*"?)?)?'
+    r'(?:, request_id: "(?P<request_id>[0-9a-f]*)"?)?',
+    re.S,
+)
+_SUFFIX_MARK = re.compile(r", (?:context|client|request_id): ")
+_ENDS_WITH_SUFFIX = re.compile(
+    rb', (?:server: [^,"]*|(?:request|subrequest|upstream|host|referrer): ".*"|request_id: "[0-9a-f]{32}"'
+    rb"|context: (?:ngx\.timer|[a-z_]+_by_lua\*))\Z"
+)
+_ACTION = re.compile(r" while ([A-Za-z][A-Za-z ]*)\Z")
+_LEVEL_NAMES = {b"": "stderr"}
+
+
+@dataclass(slots=True)
+class _Entry:
+    """An entry being read: its first line and any continuation lines."""
+
+    offset: int
+    time: datetime
+    level: bytes
+    pid: bytes | None
+    conn: bytes | None
+    parts: list[bytes]  # the message part of the first line, then the continuation lines
+    lines: list[bytes] = field(default_factory=list)  # whole lines, for `raw`
+    size: int = 0  # bytes nginx wrote for it, from the timestamp through the last newline
+    inspect: bool = False  # looks like 0.14 – 2.6 unboxed inspect output: `[kong] file:func:line ...`
+
+
+_SKIP = _Entry(0, datetime.min, b"", None, None, [])  # an entry we do not emit: swallow its continuations
+
+
+class ErrorLogParser(LineParser):
+    """Reads an nginx/Kong error log."""
+
+    def __init__(self, ctx: ParseContext) -> None:
+        super().__init__(ctx)
+        self._times = ErrorLogTimes(ctx.zone)
+        self._boxes = BoxAssembler(self)
+        self._entry: _Entry | None = None  # the latest entry, open to continuation lines
+        self._junk: list[tuple[int, bytes]] = []  # consecutive lines that are not log entries
+        self._at = 0  # column where the timestamp starts (after a container prefix)
+        self._last_time: datetime | None = None
+
+    def line(self, line: bytes, offset: int, out: list[Event]) -> None:
+        m = _PREFIX.match(line, self._at)
+        if m is None:
+            found = PREFIX_ANYWHERE.search(line)
+            if found is None:
+                self._continuation(line, offset, out)
+                return
+            self._at = found.start()
+            m = _PREFIX.match(line, self._at)
+            assert m is not None
+        stamp, level, pid, conn = m.groups()
+        rank = _LEVELS.get(level)
+        time = self._times.get(stamp)
+        if rank is None or time is None:
+            self._continuation(line, offset, out)
+            return
+        self._last_time = time
+        if self._entry is not None:
+            self._close_entry(out)
+        if self._junk:
+            self._close_junk(out)
+        ms = m.end()
+        boxes = self._boxes
+        if pid is not None:
+            if rank > _WARN:
+                c = line[ms : ms + 1]
+                if (c == b"|" or c == b"+" or (c == b"[" and line[-1:] == b"+")) and boxes.feed(
+                    pid, line[ms:], line, offset, time, out
+                ):
+                    return
+            if boxes.open and pid in boxes.open:
+                boxes.other(pid, out)
+        inspect = rank == _NOTICE and line.startswith(b"[kong] ", ms)
+        if rank > _WARN and not inspect and not self.ctx.emit_all:
+            self.stats["entries_below_warn"] += 1
+            self._entry = _SKIP
+            return
+        entry = _Entry(offset, time, level, pid, conn, [line[ms:]], [line], len(line) - self._at + 1, inspect)
+        self._entry = entry
+        if _ENDS_WITH_SUFFIX.search(line):
+            self._close_entry(out)
+
+    def _continuation(self, line: bytes, offset: int, out: list[Event]) -> None:
+        entry = self._entry
+        if entry is _SKIP:
+            return
+        if entry is not None:
+            part = line[self._at :] if self._at and line[: self._at] == entry.lines[0][: self._at] else line
+            if entry.size + len(part) + 1 <= MAX_ENTRY:
+                entry.parts.append(part)
+                entry.lines.append(line)
+                entry.size += len(part) + 1
+                if _ENDS_WITH_SUFFIX.search(line):
+                    self._close_entry(out)
+                return
+            self._close_entry(out)
+        if line or self._junk:
+            self._junk.append((offset, line))
+
+    def interrupt(self, out: list[Event]) -> None:
+        if self._entry is not None:
+            self._close_entry(out)
+        if self._junk:
+            self._close_junk(out)
+
+    def finish(self) -> list[Event]:
+        out: list[Event] = []
+        self.interrupt(out)
+        self._boxes.finish(out)
+        return out
+
+    def _close_junk(self, out: list[Event]) -> None:
+        lines = self._junk
+        while lines and not lines[-1][1]:
+            lines.pop()  # trailing blank lines are not worth a report
+        if lines:
+            what = "line is" if len(lines) == 1 else f"{len(lines)} lines are"
+            out.append(self.parse_error(b"\n".join(raw for _, raw in lines), lines[0][0], self._last_time,
+                                        f"{what} not nginx error-log entries (no 'YYYY/MM/DD HH:MM:SS [level]')"))
+        self._junk = []
+
+    def _close_entry(self, out: list[Event]) -> None:
+        entry = self._entry
+        self._entry = None
+        if entry is None or entry is _SKIP:
+            return
+        message = text(b"\n".join(entry.parts))
+        raw = text(b"\n".join(entry.lines))
+        if entry.inspect:
+            event = self._inspect_entry(entry, message, raw)
+            if event is not None:
+                out.append(event)
+                return
+            if not self.ctx.emit_all:
+                self.stats["entries_below_warn"] += 1
+                return
+        out.append(self._error(entry, message, raw))
+
+    def _inspect_entry(self, entry: _Entry, message: str, raw: str) -> Event | None:
+        """A 0.14 – 2.6 unboxed `[kong] file:func:line <values>` entry, or None if it is a plain notice."""
+        message = split_suffix(message, False)[0]
+        head = LEGACY_HEAD_RE.match(message)
+        if head is None:
+            return None
+        try:
+            values = decode_values(message[head.end() :])
+        except LuaSyntaxError:
+            return None
+        loc = Located(head["file"], None if head["func"] in ("?", "") else head["func"],
+                      int(head["line"]) if head["line"].isdigit() else None, None)
+        ctx = self.ctx
+        return inspect_event(loc, values, time=entry.time, host=ctx.host, file=ctx.file, offset=entry.offset,
+                             raw=raw, worker=_int(entry.pid))
+
+    def _error(self, entry: _Entry, message: str, raw: str) -> Error:
+        truncated = entry.size >= MAX_ENTRY
+        message, fields = split_suffix(message, truncated)
+        action = None
+        a = _ACTION.search(message, max(0, len(message) - 80))
+        if a is not None:
+            action = a.group(1)
+            message = message[: a.start()]
+        cause = classify(message, action)
+        ctx = self.ctx
+        return Error(
+            entry.time, ctx.host, ctx.file, entry.offset, raw,
+            level=_LEVEL_NAMES.get(entry.level) or entry.level.decode(), pid=_int(entry.pid),
+            conn=_int(entry.conn), message=message, cause=cause.name, status=cause.status, action=action,
+            context=fields.get("context"), client=fields.get("client"), server=fields.get("server"),
+            request=fields.get("request"), upstream=fields.get("upstream"), http_host=fields.get("host"),
+            request_id=fields.get("request_id") or None, truncated=truncated,
+        )
+
+
+def split_suffix(message: str, truncated: bool) -> tuple[str, dict[str, str | None]]:
+    """(message, suffix fields). The leftmost suffix that reads to the end wins: the message is Kong's,
+    while the request line, Host and Referer after it are the client's and may hold a fake `, client: `."""
+    for mark in _SUFFIX_MARK.finditer(message):
+        m = _SUFFIX.match(message, mark.start())
+        if m is None and truncated:
+            m = _SUFFIX_CUT.match(message, mark.start())
+        if m is not None:
+            return message[: mark.start()], m.groupdict()
+    return message, {}
+
+
+def _int(b: bytes | None) -> int | None:
+    return int(b) if b is not None else None
