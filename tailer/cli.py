@@ -36,21 +36,48 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
-              help="Log format; auto detects it from each file's first lines.")
-@click.option("--all", "emit_all", is_flag=True,
-              help="Also emit 2xx/3xx requests and error-log entries below warn.")
-@click.option("--tz", "zone", metavar="ZONE", default=None,
-              help="Time zone of the error log's timestamps (IANA name, UTC or +02:00). Default: this host's.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="auto",
+    show_default=True,
+    help="Log format; auto detects it from each file's first lines.",
+)
+@click.option("--all", "emit_all", is_flag=True, help="Also emit 2xx/3xx requests and error-log entries below warn.")
+@click.option(
+    "--tz",
+    "zone",
+    metavar="ZONE",
+    default=None,
+    help="Time zone of the error log's timestamps (IANA name, UTC or +02:00). Default: this host's.",
+)
 @click.option("--host", metavar="NAME", default=None, help="Host name put in events. Default: this machine's.")
-@click.option("--log-format", "log_formats", metavar="FORMAT", multiple=True,
-              help="A custom nginx log_format string (or a whole `log_format name '...';` directive) "
-                   "to read access logs with; may be repeated. The built-in formats are tried after it.")
-@click.option("--max-line", type=click.IntRange(min=64), default=DEFAULT_MAX_LINE, show_default=True,
-              help="Longest line read, in bytes; longer lines are reported and skipped.")
+@click.option(
+    "--log-format",
+    "log_formats",
+    metavar="FORMAT",
+    multiple=True,
+    help="A custom nginx log_format string (or a whole `log_format name '...';` directive) "
+    "to read access logs with; may be repeated. The built-in formats are tried after it.",
+)
+@click.option(
+    "--max-line",
+    type=click.IntRange(min=64),
+    default=DEFAULT_MAX_LINE,
+    show_default=True,
+    help="Longest line read, in bytes; longer lines are reported and skipped.",
+)
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
-def parse(fmt: str, emit_all: bool, zone: str | None, host: str | None, log_formats: tuple[str, ...],
-          max_line: int, files: tuple[str, ...]) -> None:
+def parse(
+    fmt: str,
+    emit_all: bool,
+    zone: str | None,
+    host: str | None,
+    log_formats: tuple[str, ...],
+    max_line: int,
+    files: tuple[str, ...],
+) -> None:
     """Print the events in Kong log FILEs as JSON lines ("-" is standard input; .gz is read directly).
 
     A summary of each file goes to standard error.
@@ -61,4 +88,4 @@ def parse(fmt: str, emit_all: bool, zone: str | None, host: str | None, log_form
         ctx = ParseContext("", host or host_name(), resolve_zone(zone), emit_all)
         formats = tuple(compile_log_format(f, f"--log-format #{i}") for i, f in enumerate(log_formats, 1))
         opts = ParseOptions(fmt, ctx, formats + BUILTIN, max_line)
-        sys.exit(run_parse(files, opts, click.get_text_stream("stdout"), click.get_text_stream("stderr")))
+        sys.exit(run_parse(files, opts, sys.stdout, sys.stderr))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
-from datetime import timedelta, timezone, tzinfo
+from datetime import UTC, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tailer.errors import ConfigError
@@ -19,7 +19,7 @@ def resolve_zone(name: str | None) -> tzinfo:
     if name is None or name == "local":
         return _host_zone()
     if name.upper() in ("UTC", "Z", "GMT"):
-        return timezone.utc
+        return UTC
     m = _OFFSET_RE.match(name)
     if m:
         sign, hours, minutes = m.group(1), int(m.group(2)), int(m.group(3) or 0)
@@ -46,7 +46,7 @@ def _host_zone() -> tzinfo:
         with open("/etc/localtime", "rb") as f:
             return ZoneInfo.from_file(f, key="localtime")
     except (OSError, ValueError):
-        return timezone.utc
+        return UTC
 
 
 def host_name() -> str:

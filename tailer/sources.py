@@ -31,8 +31,9 @@ def open_log(path: str) -> BinaryIO:
     return raw
 
 
-def read_chunks(stream: BinaryIO, path: str, max_line: int = DEFAULT_MAX_LINE,
-                read_size: int = READ_SIZE) -> Iterator[Chunk]:
+def read_chunks(
+    stream: BinaryIO, path: str, max_line: int = DEFAULT_MAX_LINE, read_size: int = READ_SIZE
+) -> Iterator[Chunk]:
     """The whole stream as chunks of complete lines; the last line may lack its newline."""
     lines = LineBuffer(max_line=max_line)
     while True:

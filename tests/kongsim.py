@@ -389,9 +389,7 @@ def box_rows(header: str, message: str, layout: str, width: int = 120) -> list[s
 # --------------------------------------------------------------------------- error-log lines
 
 
-def error_line(
-    time: str, level: str, pid: int | None, msg: str, conn: int | None = None, suffix: str = ""
-) -> str:
+def error_line(time: str, level: str, pid: int | None, msg: str, conn: int | None = None, suffix: str = "") -> str:
     """One nginx error-log entry ``time [level] pid#0: *conn msg<suffix>`` (no newline).
 
     ``pid=None`` gives the Kong CLI form ``time [level] msg`` (no pid, no connection).

@@ -157,9 +157,7 @@ REF_3_TABLES = """\
 
 PLUGIN_HEADER = "[kong] handler.lua:access:14 [my-plugin]"
 TIMER_SUFFIX = ", context: ngx.timer, client: 10.1.2.3, server: 0.0.0.0:8001"
-REQUEST_SUFFIX = (
-    ', client: 192.0.2.10, server: kong, request: "GET /v1/items HTTP/1.1", host: "api.example.test"'
-)
+REQUEST_SUFFIX = ', client: 192.0.2.10, server: kong, request: "GET /v1/items HTTP/1.1", host: "api.example.test"'
 
 
 def _lines(block: str) -> list[str]:
@@ -315,9 +313,7 @@ def test_ref_014_one_multiline_entry() -> None:
         suffix=REQUEST_SUFFIX,
     )
     assert lines == [REF_014.removesuffix("\n")]
-    assert box_rows("[kong] handler.lua:access:27", message, "0.14") == [
-        "[kong] handler.lua:access:27 " + message
-    ]
+    assert box_rows("[kong] handler.lua:access:27", message, "0.14") == ["[kong] handler.lua:access:27 " + message]
 
 
 # --------------------------------------------------------------------------- reference 2.4
@@ -553,9 +549,7 @@ _idents = st.from_regex(r"[_A-Za-z][_A-Za-z0-9]{0,8}", fullmatch=True)
 _scalars = st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.text(max_size=30)
 _values = st.recursive(
     _scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(_idents | st.text(max_size=5), inner, max_size=4)
-    ),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_idents | st.text(max_size=5), inner, max_size=4),
     max_leaves=25,
 )
 

@@ -61,7 +61,14 @@ def _parse_one(path: str, opts: ParseOptions, out: TextIO) -> str:
         emit(None)
     stats = parser.stats
     by_kind = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()) if k != "parse_error") or "none"
-    skipped = [f"{n} {what}" for what, n in (("requests below 400", stats["http_below_400"]),
-                                              ("error-log entries below warn", stats["entries_below_warn"])) if n]
-    return (f"{path}: {fmt} log, {stats['lines']} lines; events: {by_kind}; {kinds['parse_error']} parse errors"
-            + (f"; not emitted (use --all): {', '.join(skipped)}" if skipped else ""))
+    skipped = [
+        f"{n} {what}"
+        for what, n in (
+            ("requests below 400", stats["http_below_400"]),
+            ("error-log entries below warn", stats["entries_below_warn"]),
+        )
+        if n
+    ]
+    return f"{path}: {fmt} log, {stats['lines']} lines; events: {by_kind}; {kinds['parse_error']} parse errors" + (
+        f"; not emitted (use --all): {', '.join(skipped)}" if skipped else ""
+    )

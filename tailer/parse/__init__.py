@@ -35,10 +35,10 @@ class MixedParser(LineParser):
         self.error.stats = self.access.stats = self.json.stats = self.stats
 
     def line(self, line: bytes, offset: int, out: list[Event]) -> None:
-        if PREFIX_ANYWHERE.search(line):
-            self.error.line(line, offset, out)
-        elif not (line.lstrip()[:1] in (b"{", b"[") and self.json.read(line, offset, out)) and not (
-            self.access.read(line, offset, out)
+        if (
+            PREFIX_ANYWHERE.search(line)
+            or not (line.lstrip()[:1] in (b"{", b"[") and self.json.read(line, offset, out))
+            and not (self.access.read(line, offset, out))
         ):
             self.error.line(line, offset, out)
 
@@ -50,7 +50,7 @@ class MixedParser(LineParser):
 
 
 def detect_format(sample: bytes, formats: tuple[LogFormat, ...] = BUILTIN) -> str:
-    """"error", "access", "json" or "mixed", judged from the first lines of `sample`."""
+    """ "error", "access", "json" or "mixed", judged from the first lines of `sample`."""
     seen: Counter[str] = Counter()
     for line in sample.split(b"\n")[:_SAMPLE_LINES]:
         line = line.rstrip(b"\r")

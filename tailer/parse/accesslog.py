@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from tailer.errors import ConfigError
@@ -21,7 +21,9 @@ from tailer.events import Event, Http
 from tailer.parse.base import LineParser, ParseContext, text
 from tailer.parse.timestamps import AccessLogTimes
 
-COMBINED = '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"'
+COMBINED = (
+    '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"'
+)
 KONG = COMBINED + ' kong_request_id: "$kong_request_id"'
 STREAM_BASIC = "$remote_addr [$time_local] $protocol $status $bytes_sent $bytes_received $session_time"
 
@@ -31,17 +33,42 @@ _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"", re.S)
 # What a variable's value looks like, when we know better than "anything up to the next literal".
 _PATTERNS = {
     "status": rb"\d{3}",
-    "body_bytes_sent": rb"\d+", "bytes_sent": rb"\d+", "bytes_received": rb"\d+", "request_length": rb"\d+",
-    "connection": rb"\d+", "connection_requests": rb"\d+",
+    "body_bytes_sent": rb"\d+",
+    "bytes_sent": rb"\d+",
+    "bytes_received": rb"\d+",
+    "request_length": rb"\d+",
+    "connection": rb"\d+",
+    "connection_requests": rb"\d+",
     "time_local": rb"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}",
     "time_iso8601": rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[+-]\d\d:\d\d|Z)",
-    "msec": rb"\d+(?:\.\d+)?", "request_time": rb"[\d.]+", "session_time": rb"[\d.]+",
-    "remote_addr": rb"\S+", "protocol": rb"\S+", "server_port": rb"\d+", "pipe": rb"[p.]",
+    "msec": rb"\d+(?:\.\d+)?",
+    "request_time": rb"[\d.]+",
+    "session_time": rb"[\d.]+",
+    "remote_addr": rb"\S+",
+    "protocol": rb"\S+",
+    "server_port": rb"\d+",
+    "pipe": rb"[p.]",
 }
 # Variables that become Http fields; everything else goes to `extra`.
-_FIELD_VARS = {"status", "request", "request_method", "request_uri", "uri", "server_protocol", "protocol", "remote_addr",
-               "body_bytes_sent", "bytes_sent", "http_user_agent", "http_referer", "kong_request_id",
-               "request_id", "time_local", "time_iso8601", "msec"}
+_FIELD_VARS = {
+    "status",
+    "request",
+    "request_method",
+    "request_uri",
+    "uri",
+    "server_protocol",
+    "protocol",
+    "remote_addr",
+    "body_bytes_sent",
+    "bytes_sent",
+    "http_user_agent",
+    "http_referer",
+    "kong_request_id",
+    "request_id",
+    "time_local",
+    "time_iso8601",
+    "msec",
+}
 _HEX = re.compile(rb"\\x([0-9A-Fa-f]{2})")
 _CONTAINER_PREFIX = re.compile(rb"(?:\S+ *\| |\[pod/[^\]]*\] )")
 
@@ -57,20 +84,25 @@ class LogFormat:
     quotes_before_status: int  # literal `"`s before $status; 0 when the status cannot be found that way
     before_status: bytes  # the literal between the last of those quotes and $status (`combined`: " ")
     after_status: bytes  # the first byte of the literal after $status, to confirm a quick find
+    scan: re.Pattern[bytes] | None  # b"\n" + a line that is not a 1xx-3xx request (see LineParser.scanner)
 
     def status_at(self, line: bytes) -> int | None:
         """The status found by counting quotes, or None if this format or line does not allow it."""
-        q = -1
-        for _ in range(self.quotes_before_status):
-            q = line.find(b'"', q + 1)
-            if q < 0:
-                return None
-        if q < 0:
+        n = self.quotes_before_status
+        if not n:
             return None
-        start = q + 1 + len(self.before_status)
-        digits = line[start : start + 3]
-        if (not digits.isdigit() or len(digits) != 3 or line[q + 1 : start] != self.before_status
-                or line[start + 3 : start + 3 + len(self.after_status)] != self.after_status):
+        parts = line.split(b'"', n)
+        if len(parts) <= n:
+            return None
+        rest = parts[n]  # what follows the n-th quote: before_status, the status, after_status
+        start = len(self.before_status)
+        digits = rest[start : start + 3]
+        if (
+            not digits.isdigit()
+            or len(digits) != 3
+            or not rest.startswith(self.before_status)
+            or rest[start + 3 : start + 3 + len(self.after_status)] != self.after_status
+        ):
             return None
         return int(digits)
 
@@ -122,11 +154,20 @@ def compile_log_format(fmt: str, name: str = "custom") -> LogFormat:
         regex = re.compile(b"".join(parts), re.S)
     except re.error as exc:  # a variable name that is not a valid group name, for one
         raise ConfigError(f"log_format {name}: cannot be compiled ({exc})") from exc
-    return LogFormat(name, fmt, escape, regex, status_quotes, before_status, after_status)
+    scan = None
+    if status_quotes:
+        below_400 = (
+            rb'(?:[^"\n]*"){%d}' % status_quotes + re.escape(before_status) + rb"[123]\d\d" + re.escape(after_status)
+        )
+        scan = re.compile(rb"\n(?!" + below_400 + rb")[^\n]*")
+    return LogFormat(name, fmt, escape, regex, status_quotes, before_status, after_status, scan)
 
 
-BUILTIN = (compile_log_format(KONG, "kong"), compile_log_format(COMBINED, "combined"),
-           compile_log_format(STREAM_BASIC, "stream_basic"))
+BUILTIN = (
+    compile_log_format(KONG, "kong"),
+    compile_log_format(COMBINED, "combined"),
+    compile_log_format(STREAM_BASIC, "stream_basic"),
+)
 
 
 class AccessLogParser(LineParser):
@@ -138,10 +179,28 @@ class AccessLogParser(LineParser):
         self._current = formats[0]  # the format that read the latest line: tried first
         self._times = AccessLogTimes()
 
+    def scanner(self) -> re.Pattern[bytes] | None:
+        return None if self.ctx.emit_all else self._current.scan
+
+    def skipped(self, lines: int, out: list[Event]) -> None:
+        self.stats["http_below_400"] += lines
+
+    def scanned(self, m: re.Match[bytes], offset: int, out: list[Event]) -> None:
+        line = m.group()[1:]
+        if not self._read_full(line, offset, out) and line.strip():
+            out.append(self._not_access(line, offset))
+
     def line(self, line: bytes, offset: int, out: list[Event]) -> None:
         if not self.read(line, offset, out) and line.strip():
-            out.append(self.parse_error(line, offset, None, "line is not in any known access-log format ("
-                                        + ", ".join(f.name for f in self.formats) + ")"))
+            out.append(self._not_access(line, offset))
+
+    def _not_access(self, line: bytes, offset: int) -> Event:
+        return self.parse_error(
+            line,
+            offset,
+            None,
+            "line is not in any known access-log format (" + ", ".join(f.name for f in self.formats) + ")",
+        )
 
     def read(self, line: bytes, offset: int, out: list[Event]) -> bool:
         """Read one access-log line; False if no format fits it."""
@@ -149,19 +208,21 @@ class AccessLogParser(LineParser):
         if status is not None and status < 400 and not self.ctx.emit_all:
             self.stats["http_below_400"] += 1
             return True
+        return self._read_full(line, offset, out)
+
+    def _read_full(self, line: bytes, offset: int, out: list[Event]) -> bool:
         m = self._match(line)
         if m is None:
             prefix = _CONTAINER_PREFIX.match(line)  # `kong-1  | ` and the like, from `docker compose logs`
             m = self._match(line[prefix.end() :]) if prefix else None
             if m is None:
                 return False
-        event = _http_event(m.groupdict(), self._current.escape, self.ctx, offset, line, self._times)
+        event = _http_event(m, self._current.escape, self.ctx, offset, line, self._times)
         if event.status < 400 and not self.ctx.emit_all:
             self.stats["http_below_400"] += 1
         else:
             out.append(event)
         return True
-
 
     def _match(self, line: bytes) -> re.Match[bytes] | None:
         m = self._current.regex.match(line)
@@ -174,9 +235,15 @@ class AccessLogParser(LineParser):
         return m
 
 
-def _http_event(groups: dict[str, bytes | None], escape: str, ctx: ParseContext, offset: int, line: bytes,
-                times: AccessLogTimes) -> Http:
-    v = {k: _value(b, escape) for k, b in groups.items()}
+def _http_event(
+    m: re.Match[bytes], escape: str, ctx: ParseContext, offset: int, line: bytes, times: AccessLogTimes
+) -> Http:
+    groups = m.groupdict()
+    get = groups.get
+    if escape == "default" and b"\\" not in line:  # the usual line: nothing to unescape
+        v = {k: (None if b is None or b == b"-" or not b else b.decode("utf-8", "replace")) for k, b in groups.items()}
+    else:
+        v = {k: _value(b, escape) for k, b in groups.items()}
     method = v.get("request_method")
     path = v.get("request_uri") or v.get("uri")
     protocol = v.get("server_protocol") or v.get("protocol")
@@ -185,16 +252,26 @@ def _http_event(groups: dict[str, bytes | None], escape: str, ctx: ParseContext,
         pieces = request.split(" ")
         if len(pieces) == 3:
             method, path, protocol = pieces
-    size = v.get("body_bytes_sent") or v.get("bytes_sent")
+    size = get("body_bytes_sent") or get("bytes_sent")
     extra = {k: val for k, val in v.items() if k not in _FIELD_VARS}
     if request is not None and (method is None or path is None):
         extra["request"] = request  # empty, or binary garbage (TLS on a plain port)
     return Http(
-        _time(groups, times, ctx.zone), ctx.host, ctx.file, offset, text(line),
-        status=int(groups["status"] or 0), method=method, path=path, protocol=protocol,
-        client=v.get("remote_addr"), bytes=int(size) if size and size.isdigit() else None,
-        user_agent=v.get("http_user_agent"), referer=v.get("http_referer"),
-        request_id=v.get("kong_request_id") or v.get("request_id"), extra=extra,
+        _time(groups, times, ctx.zone),
+        ctx.host,
+        ctx.file,
+        offset,
+        text(line),
+        int(get("status") or 0),
+        method,
+        path,
+        protocol,
+        v.get("remote_addr"),
+        int(size) if size and size.isdigit() else None,
+        v.get("http_user_agent"),
+        v.get("http_referer"),
+        v.get("kong_request_id") or v.get("request_id"),
+        extra,
     )
 
 
@@ -229,5 +306,5 @@ def _time(groups: dict[str, bytes | None], times: AccessLogTimes, zone: tzinfo) 
             return None
     msec = groups.get("msec")
     if msec:
-        return datetime.fromtimestamp(float(msec), timezone.utc).astimezone(zone)
+        return datetime.fromtimestamp(float(msec), UTC).astimezone(zone)
     return None

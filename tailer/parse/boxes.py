@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from tailer.events import Event, EventHook, Inspect
 from tailer.parse.base import LineParser, text
@@ -41,8 +42,10 @@ LEGACY_HEAD_RE = re.compile(r"\[kong\] (?P<file>\S.*?):(?P<func>[^:\s]*):(?P<lin
 
 HEADED, BORDERED, ORPHAN = "headed", "bordered", "orphan"
 # The Event Hooks `log` handler's label → the order of its table (before 2020-04 the label was "slack event data").
-_HOOK_LAYOUTS = {"log callback: ": ("event", "source", "data", "pid"),
-                 "slack event data: ": ("data", "event", "source", "pid")}
+_HOOK_LAYOUTS = {
+    "log callback: ": ("event", "source", "data", "pid"),
+    "slack event data: ": ("data", "event", "source", "pid"),
+}
 
 
 @dataclass(slots=True)
@@ -52,10 +55,11 @@ class Box:
     state: str
     offset: int  # of its first line
     time: datetime | None
-    width: int | None  # content bytes per row; None until known
+    width: int | None  # content bytes per row, from the border or header; None until known
     header: re.Match[bytes] | None = None
-    rows: list[bytes] = field(default_factory=list)  # content of each row, `width` bytes
+    rows: list[bytes] = field(default_factory=list)  # the message part of each row line: "|...|[suffix]"
     lines: list[bytes] = field(default_factory=list)  # the whole log lines, for `raw`
+    takes_rows: bool = False  # a plain row of its worker belongs here (error log's fast path)
 
 
 class BoxAssembler:
@@ -65,28 +69,21 @@ class BoxAssembler:
         self.parser = parser  # for the context, counters and ParseError
         self.open: dict[bytes, Box] = {}
 
-    def feed(self, pid: bytes, msg: bytes, line: bytes, offset: int, time: datetime | None,
-             out: list[Event]) -> bool:
+    def feed(self, pid: bytes, msg: bytes, line: bytes, offset: int, time: datetime | None, out: list[Event]) -> bool:
         """Take a line whose message `msg` may be part of a box; False if it is not (then call `other`)."""
         box = self.open.get(pid)
         c = msg[:1]
         if c == b"|":
-            if box is not None and box.state == BORDERED and not box.rows and not msg.startswith(b"|[kong] "):
-                self._fail(pid, out, "border row not followed by a '[kong]' row")
-                box = None
-            if box is not None and box.state != ORPHAN:
-                content = row_content(msg, box.width)
-                if content is not None:
-                    if box.width is None:
-                        box.width = len(content)
-                    box.rows.append(content)
-                    box.lines.append(line)
-                    return True
-                self._fail(pid, out, "row does not end with '|'")
-                box = None
+            if box is not None and box.state == BORDERED and not box.takes_rows:
+                if msg.startswith(b"|[kong] "):
+                    box.takes_rows = True
+                else:
+                    self._fail(pid, out, "border row not followed by a '[kong]' row")
+                    box = None
             if box is None:
                 box = self.open[pid] = Box(ORPHAN, offset, time, None)
-            box.lines.append(line)  # an orphan run is only reported, so its rows are not measured
+            box.rows.append(msg)
+            box.lines.append(line)
             return True
         if c == b"+":
             width = border_width(msg)
@@ -113,9 +110,21 @@ class BoxAssembler:
             if box is not None:
                 self._fail(pid, out, "box cut short by the next box of the same worker")
             dashes = len(msg) - header.start("ns") - len(header["ns"]) - 2
-            self.open[pid] = Box(HEADED, offset, time, len(msg) - 2 if dashes else None, header, lines=[line])
+            self.open[pid] = Box(
+                HEADED, offset, time, len(msg) - 2 if dashes else None, header, lines=[line], takes_rows=True
+            )
             return True
         return False
+
+    def close(self, pid: bytes, msg: bytes, line: bytes, out: list[Event]) -> bool:
+        """The error log's fast path for a border: close the worker's box if this is its closing border."""
+        box = self.open.get(pid)
+        if box is None or not box.takes_rows or border_width(msg) != box.width:
+            return False
+        box.lines.append(line)
+        del self.open[pid]
+        out.append(self._event(pid, box))
+        return True
 
     def other(self, pid: bytes, out: list[Event]) -> None:
         """Worker `pid` logged something that is not part of its open box: the box was cut short."""
@@ -141,8 +150,16 @@ class BoxAssembler:
         if isinstance(read, str):
             return self.parser.parse_error(raw, box.offset, box.time, f"inspect box of pid {pid.decode()}: {read}")
         loc, values = read
-        return inspect_event(loc, values, time=box.time, host=ctx.host, file=ctx.file, offset=box.offset,
-                             raw=text(raw), worker=int(pid))
+        return inspect_event(
+            loc,
+            values,
+            time=box.time,
+            host=ctx.host,
+            file=ctx.file,
+            offset=box.offset,
+            raw=text(raw),
+            worker=int(pid),
+        )
 
 
 def border_width(msg: bytes) -> int | None:
@@ -169,10 +186,25 @@ def row_content(msg: bytes, width: int | None) -> bytes | None:
 _ROW_END_BEFORE_SUFFIX = re.compile(rb"\|(?=, (?:context|client): | while )")
 
 
+def row_contents(box: Box) -> list[bytes] | None:
+    """The content of every row of a box, or None if a row has no closing `|`."""
+    rows = box.rows
+    if box.state == HEADED:  # 2.7+: rows are exactly "|...|", so the joins and splits can be done in C
+        joined = b"\n".join(rows)
+        contents = joined[1:-1].split(b"|\n|")
+        if len(contents) == len(rows) and joined[:1] == b"|" and joined[-1:] == b"|":
+            return contents
+    found = [row_content(msg, box.width) for msg in rows]
+    return [c for c in found if c is not None] if None not in found else None
+
+
 def rebuild(rows: list[bytes], width: int) -> bytes:
     """Row contents → the text Kong boxed: unpad, join wrapped rows, drop the blank row after a full line.
 
     A row wider than `width` was not written by Kong's algorithm (hand-edited docs): it is a whole line."""
+    stripped = list(map(bytes.rstrip, rows))
+    if max(map(len, stripped)) < width:
+        return b"\n".join(stripped)  # no row is full: nothing was wrapped (the usual case, done in C)
     lines: list[bytes] = []
     cur = b""
     i = 0
@@ -208,11 +240,14 @@ class Located:
 
 def box_values(box: Box) -> tuple[Located, list[object]] | str:
     """The location and decoded arguments of a closed box, or the reason they cannot be read."""
-    assert box.width is not None
-    body = rebuild(box.rows, box.width).decode("utf-8", "replace")
+    contents = row_contents(box)
+    if contents is None:
+        return "a row does not end with '|'"
+    if not contents:
+        return "box has no rows"
+    body = rebuild(contents, box.width or len(contents[0])).decode("utf-8", "replace")
     if box.header is not None:
-        h = box.header
-        loc = Located(_text(h["file"]), _opt(_text(h["func"])), _int(_text(h["line"])), _text(h["ns"]))
+        loc = _header_location(box.header.group())
         message = body
     else:
         m = LEGACY_HEAD_RE.match(body)
@@ -227,8 +262,15 @@ def box_values(box: Box) -> tuple[Located, list[object]] | str:
 
 
 def inspect_event(
-    loc: Located, values: list[object], *, time: datetime | None, host: str, file: str, offset: int,
-    raw: str, worker: int | None,
+    loc: Located,
+    values: list[object],
+    *,
+    time: datetime | None,
+    host: str,
+    file: str,
+    offset: int,
+    raw: str,
+    worker: int | None,
 ) -> Event:
     """An `event_hook` when the values are the Event Hooks `log` handler's, else an `inspect` event."""
     if len(values) == 2 and isinstance(values[0], str) and values[0] in _HOOK_LAYOUTS:
@@ -237,14 +279,27 @@ def inspect_event(
             f = dict(zip(_HOOK_LAYOUTS[values[0]], hook, strict=True))
             event, source, data, pid = f["event"], f["source"], f["data"], f["pid"]
             if isinstance(event, str) and isinstance(source, str) and isinstance(data, dict):
-                return EventHook(time, host, file, offset, raw, source, event, data,
-                                 pid if isinstance(pid, int) else None, worker)
-    return Inspect(time, host, file, offset, raw, loc.file, loc.function, loc.line, loc.namespace,
-                   list(values), worker)
+                return EventHook(
+                    time,
+                    host,
+                    file,
+                    offset,
+                    raw,
+                    source,
+                    event,
+                    data,
+                    pid if isinstance(pid, int) else None,
+                    worker,
+                )
+    return Inspect(time, host, file, offset, raw, loc.file, loc.function, loc.line, loc.namespace, list(values), worker)
 
 
-def _text(b: bytes) -> str:
-    return b.decode("utf-8", "replace")
+@lru_cache(maxsize=256)
+def _header_location(header: bytes) -> Located:
+    """A 2.7+ header row's location (the same few headers come back box after box)."""
+    h = HEADER_RE.match(header)
+    assert h is not None
+    return Located(text(h["file"]), _opt(text(h["func"])), _int(text(h["line"])), text(h["ns"]))
 
 
 def _opt(func: str) -> str | None:

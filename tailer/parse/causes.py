@@ -33,20 +33,36 @@ _RULES = (
     _rule(r"upstream SSL certificate|SSL_do_handshake\(\) failed|SSL handshake|SSL_", "tls", 502, "to upstream"),
     _rule(r"upstream SSL certificate verify error", "tls", 502),
     _rule(r"connect\(\) (?:to \S+ )?failed", "upstream_refused", 502, "upstream"),
-    _rule(r"upstream prematurely closed|upstream sent |(?:recv|send|writev|readv|sendfile|SSL_read|SSL_write)"
-          r"\(\) failed|reset by peer|broken pipe", "upstream_closed", 502, "upstream"),
-    _rule(r"DNS resolution failed|name resolution failed|dns server error|dns client error|\[dns(?:-client)?\]"
-          r"|failed the initial dns/balancer resolve|failed to retry the dns/balancer resolver", "dns", 503),
+    _rule(
+        r"upstream prematurely closed|upstream sent |(?:recv|send|writev|readv|sendfile|SSL_read|SSL_write)"
+        r"\(\) failed|reset by peer|broken pipe",
+        "upstream_closed",
+        502,
+        "upstream",
+    ),
+    _rule(
+        r"DNS resolution failed|name resolution failed|dns server error|dns client error|\[dns(?:-client)?\]"
+        r"|failed the initial dns/balancer resolve|failed to retry the dns/balancer resolver",
+        "dns",
+        503,
+    ),
     _rule(r"failed to set the current peer|failed to get from the balancer", "balancer", 500),
     _rule(r"lua (?:entry|user) thread aborted|failed to run balancer_by_lua", "lua_error", 500),
-    _rule(r"failed to run \w+_by_lua|\[string \"[^\n]*?\"\]:\d+:|attempt to (?:index|call|perform arithmetic|"
-          r"compare|concatenate)|stack traceback:", "lua_error", None),
+    _rule(
+        r"failed to run \w+_by_lua|\[string \"[^\n]*?\"\]:\d+:|attempt to (?:index|call|perform arithmetic|"
+        r"compare|concatenate)|stack traceback:",
+        "lua_error",
+        None,
+    ),
     _rule(r"client intended to send too large body", "body_too_large", 413),
     _rule(r"client prematurely closed connection", "client_closed", 499),
     _rule(r"client sent (?:too long|too large|invalid)", "bad_request", 400),
     _rule(r"SSL_do_handshake\(\) failed|SSL handshake|ssl_certificate_by_lua", "tls", None),
-    _rule(r"(?i)\[postgres\]|\[cassandra\]|postgres|cassandra|\[DB cache\]|\[cluster_events\]|database",
-          "db_unreachable", None),
+    _rule(
+        r"(?i)\[postgres\]|\[cassandra\]|postgres|cassandra|\[DB cache\]|\[cluster_events\]|database",
+        "db_unreachable",
+        None,
+    ),
     _rule(r"(?i)redis|failed to get usage|failed to increment", "plugin_backend", None),
     _rule(r"\[healthchecks\]|healthcheck", "healthcheck", None),
     _rule(r"worker process \d+ exited on signal", "worker_crash", None),

@@ -21,11 +21,32 @@ from tailer.parse.causes import classify
 from tailer.parse.luavalues import LuaSyntaxError, decode_values
 from tailer.parse.timestamps import ErrorLogTimes
 
-_PREFIX = re.compile(rb"(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) \[([a-z]*)\] (?:(\d+)#\d+: )?(?:\*(\d+) )?")
-PREFIX_ANYWHERE = re.compile(rb"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[[a-z]*\] ")
+_TS = rb"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d"
+_PREFIX = re.compile(rb"(" + _TS + rb") \[([a-z]*)\] (?:(\d+)#\d+: )?(?:\*(\d+) )?")
+PREFIX_ANYWHERE = re.compile(_TS + rb" \[[a-z]*\] ")
+# The lines worth reading (see LineParser.scanner). A debug/info/notice entry is read only if it may belong to
+# a box: a row or border (its pid in group 1 or 3, the message in 2 or 4), a box header, or at notice level
+# any `[kong] ` line (0.14 – 2.6 inspect). Plain entries, the bulk of a debug log, are passed over in C.
+_SCAN = re.compile(
+    rb"\n(?:" + _TS + rb" \[(?:"
+    rb"(?:debug|info)\] (\d+)#\d+: (?:\*\d+ )?+(?:([|+][^\n]*)|\[kong\] [^\n]*\+(?=\n|\Z))"
+    rb"|notice\] (\d+)#\d+: (?:\*\d+ )?+(?:([|+][^\n]*)|\[kong\] [^\n]*)"
+    rb"|(?!debug\]|info\]|notice\])[^\n]*)"
+    rb"|(?!" + _TS + rb" \[)[^\n]*)"
+)  # `?+` (possessive): backing out of "*conn " must not let `[^\n]*` take the line anyway
 # Lower is more severe. "" is ngx.STDERR; "verbose" comes from the Kong CLI.
-_LEVELS = {b"": 0, b"emerg": 1, b"alert": 2, b"crit": 3, b"error": 4, b"warn": 5, b"notice": 6, b"info": 7,
-           b"debug": 8, b"verbose": 8}
+_LEVELS = {
+    b"": 0,
+    b"emerg": 1,
+    b"alert": 2,
+    b"crit": 3,
+    b"error": 4,
+    b"warn": 5,
+    b"notice": 6,
+    b"info": 7,
+    b"debug": 8,
+    b"verbose": 8,
+}
 _WARN, _NOTICE = 5, 6
 MAX_ENTRY = 4096  # OpenResty's NGX_MAX_ERROR_STR: a longer entry is cut to 4095 bytes + "\n"
 
@@ -87,6 +108,34 @@ class ErrorLogParser(LineParser):
         self._junk: list[tuple[int, bytes]] = []  # consecutive lines that are not log entries
         self._at = 0  # column where the timestamp starts (after a container prefix)
         self._last_time: datetime | None = None
+
+    def scanner(self) -> re.Pattern[bytes] | None:
+        # Not with --all (every line is read), nor behind a container prefix (the scan expects column 0).
+        return None if self.ctx.emit_all or self._at else _SCAN
+
+    def scanned(self, m: re.Match[bytes], offset: int, out: list[Event]) -> None:
+        # The fast path for rows and closing borders of open boxes; everything else through line().
+        pid, msg, notice_pid, notice_msg = m.groups()
+        if msg is None:
+            pid, msg = notice_pid, notice_msg
+        if msg is not None:
+            box = self._boxes.open.get(pid)
+            if box is not None and box.takes_rows:
+                if msg[:1] == b"|":
+                    box.rows.append(msg)
+                    box.lines.append(m.group()[1:])
+                    self._entry = None
+                    return
+                if self._boxes.close(pid, msg, m.group()[1:], out):
+                    self._entry = None
+                    return
+        self.line(m.group()[1:], offset, out)
+
+    def skipped(self, lines: int, out: list[Event]) -> None:
+        # Plain entries below warn: they end the entry before them and swallow continuation lines.
+        self.interrupt(out)
+        self._entry = _SKIP
+        self.stats["entries_below_warn"] += lines
 
     def line(self, line: bytes, offset: int, out: list[Event]) -> None:
         m = _PREFIX.match(line, self._at)
@@ -165,8 +214,14 @@ class ErrorLogParser(LineParser):
             lines.pop()  # trailing blank lines are not worth a report
         if lines:
             what = "line is" if len(lines) == 1 else f"{len(lines)} lines are"
-            out.append(self.parse_error(b"\n".join(raw for _, raw in lines), lines[0][0], self._last_time,
-                                        f"{what} not nginx error-log entries (no 'YYYY/MM/DD HH:MM:SS [level]')"))
+            out.append(
+                self.parse_error(
+                    b"\n".join(raw for _, raw in lines),
+                    lines[0][0],
+                    self._last_time,
+                    f"{what} not nginx error-log entries (no 'YYYY/MM/DD HH:MM:SS [level]')",
+                )
+            )
         self._junk = []
 
     def _close_entry(self, out: list[Event]) -> None:
@@ -196,11 +251,23 @@ class ErrorLogParser(LineParser):
             values = decode_values(message[head.end() :])
         except LuaSyntaxError:
             return None
-        loc = Located(head["file"], None if head["func"] in ("?", "") else head["func"],
-                      int(head["line"]) if head["line"].isdigit() else None, None)
+        loc = Located(
+            head["file"],
+            None if head["func"] in ("?", "") else head["func"],
+            int(head["line"]) if head["line"].isdigit() else None,
+            None,
+        )
         ctx = self.ctx
-        return inspect_event(loc, values, time=entry.time, host=ctx.host, file=ctx.file, offset=entry.offset,
-                             raw=raw, worker=_int(entry.pid))
+        return inspect_event(
+            loc,
+            values,
+            time=entry.time,
+            host=ctx.host,
+            file=ctx.file,
+            offset=entry.offset,
+            raw=raw,
+            worker=_int(entry.pid),
+        )
 
     def _error(self, entry: _Entry, message: str, raw: str) -> Error:
         truncated = entry.size >= MAX_ENTRY
@@ -213,12 +280,26 @@ class ErrorLogParser(LineParser):
         cause = classify(message, action)
         ctx = self.ctx
         return Error(
-            entry.time, ctx.host, ctx.file, entry.offset, raw,
-            level=_LEVEL_NAMES.get(entry.level) or entry.level.decode(), pid=_int(entry.pid),
-            conn=_int(entry.conn), message=message, cause=cause.name, status=cause.status, action=action,
-            context=fields.get("context"), client=fields.get("client"), server=fields.get("server"),
-            request=fields.get("request"), upstream=fields.get("upstream"), http_host=fields.get("host"),
-            request_id=fields.get("request_id") or None, truncated=truncated,
+            entry.time,
+            ctx.host,
+            ctx.file,
+            entry.offset,
+            raw,
+            level=_LEVEL_NAMES.get(entry.level) or entry.level.decode(),
+            pid=_int(entry.pid),
+            conn=_int(entry.conn),
+            message=message,
+            cause=cause.name,
+            status=cause.status,
+            action=action,
+            context=fields.get("context"),
+            client=fields.get("client"),
+            server=fields.get("server"),
+            request=fields.get("request"),
+            upstream=fields.get("upstream"),
+            http_host=fields.get("host"),
+            request_id=fields.get("request_id") or None,
+            truncated=truncated,
         )
 
 

@@ -52,18 +52,42 @@ class FileLogParser(LineParser):
         response = _dict(r.get("response"))
         headers = _dict(request.get("headers"))
         started = r.get("started_at")
-        time = (datetime.fromtimestamp(started / 1000, self.ctx.zone)
-                if isinstance(started, (int, float)) and not isinstance(started, bool) else None)
+        time = (
+            datetime.fromtimestamp(started / 1000, self.ctx.zone)
+            if isinstance(started, (int, float)) and not isinstance(started, bool)
+            else None
+        )
         status = response.get("status")
         size = response.get("size")
-        extra = {k: r[k] for k in ("service", "route", "consumer", "upstream_uri", "upstream_status", "latencies",
-                                   "source", "workspace_name") if k in r}
+        extra: dict[str, Any] = {
+            k: r[k]
+            for k in (
+                "service",
+                "route",
+                "consumer",
+                "upstream_uri",
+                "upstream_status",
+                "latencies",
+                "source",
+                "workspace_name",
+            )
+            if k in r
+        }
         extra["tries"] = len(r["tries"]) if isinstance(r.get("tries"), list) else None
         return Http(
-            time, self.ctx.host, self.ctx.file, offset, text(line),
-            status=_int(status) or 0, method=_str(request.get("method")), path=_str(request.get("uri")),
-            protocol=None, client=_str(r.get("client_ip")), bytes=_int(size),
-            user_agent=_str(headers.get("user-agent")), referer=_str(headers.get("referer")),
+            time,
+            self.ctx.host,
+            self.ctx.file,
+            offset,
+            text(line),
+            status=_int(status) or 0,
+            method=_str(request.get("method")),
+            path=_str(request.get("uri")),
+            protocol=None,
+            client=_str(r.get("client_ip")),
+            bytes=_int(size),
+            user_agent=_str(headers.get("user-agent")),
+            referer=_str(headers.get("referer")),
             request_id=_str(request.get("id")) or _str(_dict(response.get("headers")).get("x-kong-request-id")),
             extra=extra,
         )

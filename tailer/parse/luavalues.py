@@ -103,15 +103,19 @@ def _decode_as_json(text: str) -> list[Any] | None:
     if len(pieces) != (len(parts) + 1) // 2:
         return None
     parts[0::2] = pieces
+    doc = '"'.join(parts)
     try:
-        values: list[Any] = json.loads('"'.join(parts), parse_constant=_not_lua)
+        values, end = _JSON.raw_decode(doc)
     except ValueError:
         return None
-    return values
+    return values if end == len(doc) else None
 
 
 def _not_lua(name: str) -> Any:
     raise ValueError(f"{name} is JSON, not Lua")
+
+
+_JSON = json.JSONDecoder(parse_constant=_not_lua)  # made once: json.loads(..., parse_constant=) makes one a call
 
 
 def _decode_tokens(text: str) -> list[Any]:
