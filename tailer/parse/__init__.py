@@ -15,7 +15,7 @@ from collections import Counter
 from tailer.errors import ConfigError
 from tailer.events import Event
 from tailer.parse.accesslog import BUILTIN, AccessLogParser, LogFormat
-from tailer.parse.base import LineParser, ParseContext
+from tailer.parse.base import LineParser, ParseContext, container_prefix
 from tailer.parse.errorlog import PREFIX_ANYWHERE, ErrorLogParser
 from tailer.parse.filelog import FileLogParser
 
@@ -35,12 +35,13 @@ class MixedParser(LineParser):
         self.error.stats = self.access.stats = self.json.stats = self.stats
 
     def line(self, line: bytes, offset: int, out: list[Event]) -> None:
-        if (
-            PREFIX_ANYWHERE.search(line)
-            or not (line.lstrip()[:1] in (b"{", b"[") and self.json.read(line, offset, out))
-            and not (self.access.read(line, offset, out))
-        ):
+        if PREFIX_ANYWHERE.search(line):
             self.error.line(line, offset, out)
+            return
+        if _looks_json(line) and self.json.read(line, offset, out):
+            return
+        if not self.access.read(line, offset, out):
+            self.error.line(line, offset, out)  # a continuation of the latest error entry, or junk
 
     def interrupt(self, out: list[Event]) -> None:
         self.error.interrupt(out)
@@ -56,13 +57,19 @@ def detect_format(sample: bytes, formats: tuple[LogFormat, ...] = BUILTIN) -> st
         line = line.rstrip(b"\r")
         if PREFIX_ANYWHERE.search(line):
             seen["error"] += 1
-        elif line.lstrip()[:1] in (b"{", b"[") and b'"response"' in line:
+        elif _looks_json(line) and b'"response"' in line:
             seen["json"] += 1
-        elif any(f.regex.match(line) for f in formats):
-            seen["access"] += 1
+        else:
+            body = line[container_prefix(line) :]
+            if any(f.regex.match(body) for f in formats):
+                seen["access"] += 1
     if len(seen) > 1:
         return "mixed"
     return next(iter(seen), "error")
+
+
+def _looks_json(line: bytes) -> bool:
+    return line[container_prefix(line) :].lstrip()[:1] in (b"{", b"[")
 
 
 def make_parser(fmt: str, ctx: ParseContext, formats: tuple[LogFormat, ...] = BUILTIN) -> LineParser:

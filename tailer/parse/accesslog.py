@@ -18,7 +18,7 @@ from typing import Any
 
 from tailer.errors import ConfigError
 from tailer.events import Event, Http
-from tailer.parse.base import LineParser, ParseContext, text
+from tailer.parse.base import LineParser, ParseContext, container_prefix, text
 from tailer.parse.timestamps import AccessLogTimes
 
 COMBINED = (
@@ -70,7 +70,6 @@ _FIELD_VARS = {
     "msec",
 }
 _HEX = re.compile(rb"\\x([0-9A-Fa-f]{2})")
-_CONTAINER_PREFIX = re.compile(rb"(?:\S+ *\| |\[pod/[^\]]*\] )")
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,8 +212,8 @@ class AccessLogParser(LineParser):
     def _read_full(self, line: bytes, offset: int, out: list[Event]) -> bool:
         m = self._match(line)
         if m is None:
-            prefix = _CONTAINER_PREFIX.match(line)  # `kong-1  | ` and the like, from `docker compose logs`
-            m = self._match(line[prefix.end() :]) if prefix else None
+            prefix = container_prefix(line)
+            m = self._match(line[prefix:]) if prefix else None
             if m is None:
                 return False
         event = _http_event(m, self._current.escape, self.ctx, offset, line, self._times)

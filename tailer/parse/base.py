@@ -26,6 +26,16 @@ class ParseContext:
     emit_all: bool = False  # also emit 2xx/3xx requests and error-log entries below warn
 
 
+# Per-line prefixes added by container tooling: `docker compose logs` (`kong-1  | `) and `kubectl logs --prefix`.
+_CONTAINER_PREFIX = re.compile(rb"(?:[\w.-]+ *\| |\[pod/[^\]\n]*\] )")
+
+
+def container_prefix(line: bytes) -> int:
+    """The length of a container tooling prefix at the start of `line` (0 if none)."""
+    m = _CONTAINER_PREFIX.match(line)
+    return m.end() if m else 0
+
+
 def text(raw: bytes) -> str:
     """Log bytes as text: invalid UTF-8 becomes U+FFFD, never an exception."""
     return raw.decode("utf-8", "replace")

@@ -150,14 +150,15 @@ class ErrorLogParser(LineParser):
         stamp, level, pid, conn = m.groups()
         rank = _LEVELS.get(level)
         time = self._times.get(stamp)
-        if rank is None or time is None:
-            self._continuation(line, offset, out)
+        if rank is None or time is None:  # shaped like an entry, but no real date or level: junk
+            self.interrupt(out)
+            self._junk.append((offset, line))
             return
-        self._last_time = time
         if self._entry is not None:
             self._close_entry(out)
         if self._junk:
             self._close_junk(out)
+        self._last_time = time
         ms = m.end()
         boxes = self._boxes
         if pid is not None:
@@ -213,13 +214,17 @@ class ErrorLogParser(LineParser):
         while lines and not lines[-1][1]:
             lines.pop()  # trailing blank lines are not worth a report
         if lines:
-            what = "line is" if len(lines) == 1 else f"{len(lines)} lines are"
+            what = (
+                "line is not an nginx error-log entry"
+                if len(lines) == 1
+                else (f"{len(lines)} lines are not nginx error-log entries")
+            )
             out.append(
                 self.parse_error(
                     b"\n".join(raw for _, raw in lines),
                     lines[0][0],
                     self._last_time,
-                    f"{what} not nginx error-log entries (no 'YYYY/MM/DD HH:MM:SS [level]')",
+                    f"{what} (no valid 'YYYY/MM/DD HH:MM:SS [level]' prefix, and no entry to continue)",
                 )
             )
         self._junk = []

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from tailer.events import Event, Http
-from tailer.parse.base import LineParser, text
+from tailer.parse.base import LineParser, container_prefix, text
 
 _STATUS = re.compile(rb'"status":(\d+)')
 
@@ -33,7 +33,7 @@ class FileLogParser(LineParser):
                 self.stats["http_below_400"] += 1
                 return True
         try:
-            doc = json.loads(line)
+            doc = json.loads(line[container_prefix(line) :])
         except ValueError:
             return False
         records = doc if isinstance(doc, list) else [doc]
@@ -73,7 +73,8 @@ class FileLogParser(LineParser):
             )
             if k in r
         }
-        extra["tries"] = len(r["tries"]) if isinstance(r.get("tries"), list) else None
+        if isinstance(r.get("tries"), list):
+            extra["tries"] = len(r["tries"])
         return Http(
             time,
             self.ctx.host,

@@ -1,0 +1,60 @@
+"""Shared test helpers: run bytes through a parser the way the drivers do."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from datetime import timezone, tzinfo
+
+from tailer.events import Event
+from tailer.lines import DEFAULT_MAX_LINE, LineBuffer
+from tailer.parse import ParseContext, detect_format, make_parser
+from tailer.parse.accesslog import BUILTIN, LogFormat
+
+HOST = "test-host"
+
+
+def pieces(data: bytes, sizes: Iterable[int]) -> list[bytes]:
+    """`data` cut into pieces of the given sizes (the last piece takes the rest)."""
+    out, pos = [], 0
+    for n in sizes:
+        if pos >= len(data):
+            break
+        out.append(data[pos : pos + n])
+        pos += n
+    if pos < len(data):
+        out.append(data[pos:])
+    return out
+
+
+def random_pieces(data: bytes, seed: int) -> list[bytes]:
+    """`data` cut at random places, as reads of a file being written would return it."""
+    rng = random.Random(seed)
+    return pieces(data, (rng.choice((1, 2, 7, 64, 500, 4096)) for _ in range(len(data) + 1)))
+
+
+def parse_bytes(
+    data: bytes | list[bytes],
+    fmt: str = "auto",
+    *,
+    emit_all: bool = False,
+    zone: tzinfo = timezone.utc,
+    formats: tuple[LogFormat, ...] = BUILTIN,
+    file: str = "test.log",
+    max_line: int = DEFAULT_MAX_LINE,
+) -> list[Event]:
+    """Every event of `data` (whole, or a list of pieces as reads returned them), as `kong-tailer parse` makes
+    them: lines buffered, parser fed chunk by chunk, finished at the end."""
+    reads = [data] if isinstance(data, bytes) else data
+    if fmt == "auto":
+        fmt = detect_format(b"".join(reads)[:65536], formats)
+    parser = make_parser(fmt, ParseContext(file, HOST, zone, emit_all), formats)
+    lines = LineBuffer(max_line=max_line)
+    events: list[Event] = []
+    for read in reads:
+        for chunk in lines.push(read):
+            events.extend(parser.feed(chunk))
+    for chunk in lines.finish():
+        events.extend(parser.feed(chunk))
+    events.extend(parser.finish())
+    return events
