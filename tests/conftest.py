@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from datetime import timezone, tzinfo
+from datetime import UTC, tzinfo
 
 from tailer.events import Event
 from tailer.lines import DEFAULT_MAX_LINE, LineBuffer
@@ -38,7 +38,7 @@ def parse_bytes(
     fmt: str = "auto",
     *,
     emit_all: bool = False,
-    zone: tzinfo = timezone.utc,
+    zone: tzinfo = UTC,
     formats: tuple[LogFormat, ...] = BUILTIN,
     file: str = "test.log",
     max_line: int = DEFAULT_MAX_LINE,

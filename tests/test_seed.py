@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,7 @@ from tests.conftest import parse_bytes
 SEED = (Path(__file__).parent / "fixtures" / "error" / "seed-3.x-debug-rate-limit.log").read_bytes()
 
 
-@pytest.mark.parametrize("zone", [timezone.utc, ZoneInfo("Europe/Paris"), timezone(timedelta(hours=-7))])
+@pytest.mark.parametrize("zone", [UTC, ZoneInfo("Europe/Paris"), timezone(timedelta(hours=-7))])
 def test_seed_block_decodes_to_the_rate_limit_event_hook(zone: timezone | ZoneInfo) -> None:
     (event,) = parse_bytes(SEED, zone=zone)
     assert isinstance(event, EventHook)
