@@ -32,11 +32,13 @@ class Event:
     raw: str
 
     def to_dict(self) -> dict[str, Any]:
-        """The event as JSON-ready data: `kind` first, `time` in ISO 8601."""
+        """The event as JSON-ready data: `kind` first, `raw` last, `time` in ISO 8601."""
         out: dict[str, Any] = {"kind": self.kind}
         for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+            if f.name != "raw":
+                value = getattr(self, f.name)
+                out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+        out["raw"] = self.raw  # last: the longest, and what a reader looks at least
         return out
 
     def to_json(self) -> str:
