@@ -38,15 +38,32 @@ def resolve_zone(name: str | None) -> tzinfo:
 def _host_zone() -> tzinfo:
     tz = os.environ.get("TZ", "").lstrip(":")
     if tz:
-        try:
-            return resolve_zone(tz)
-        except ConfigError:
-            pass
+        return _posix_tz(tz)
     try:
         with open("/etc/localtime", "rb") as f:
             return ZoneInfo.from_file(f, key="localtime")
     except (OSError, ValueError):
         return UTC
+
+
+# POSIX TZ without daylight-saving rules: `UTC-02`, `<+03>-3`. The sign is west-positive: UTC-02 is +02:00.
+_POSIX_FIXED = re.compile(r"^(?:[A-Za-z]{3,}|<[A-Za-z0-9+-]+>)([+-]?)(\d{1,2})(?::(\d{2}))?$")
+
+
+def _posix_tz(tz: str) -> tzinfo:
+    """The zone in the TZ variable, as libc (and so nginx) reads it."""
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    m = _POSIX_FIXED.match(tz)
+    if m is None:
+        raise ConfigError(
+            f"TZ={tz!r} is a POSIX rule kong-tailer cannot follow: pass --tz with an IANA zone name such as "
+            "Europe/Paris, or an offset like +02:00"
+        )
+    west = timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0))
+    return timezone(west if m.group(1) == "-" else -west)
 
 
 def host_name() -> str:

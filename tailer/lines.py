@@ -45,6 +45,9 @@ class LineBuffer:
         out: list[Chunk] = []
         if self._cut_head is not None:
             nl = data.find(b"\n")
+            room = KEEP_OF_CUT_LINE - len(self._cut_head)
+            if room > 0:  # the kept head is the line's first bytes, however the reads cut them
+                self._cut_head += data[: min(room, len(data) if nl < 0 else nl)]
             if nl < 0:
                 self._cut_len += len(data)
                 return out
@@ -93,7 +96,7 @@ class LineBuffer:
             if length > self.max_line:
                 if line_start > start:
                     out.append(Chunk(self._offset + start, buf[start:line_start]))
-                head = buf[line_start : line_start + KEEP_OF_CUT_LINE] + b"\n"
+                head = buf[line_start : min(line_start + KEEP_OF_CUT_LINE, line_end - 1)] + b"\n"
                 out.append(Chunk(self._offset + line_start, head, length))
                 start = line_end
             pos = line_end

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TextIO
 
 from tailer.errors import InputError
+from tailer.events import Event
 from tailer.lines import DEFAULT_MAX_LINE, Chunk
 from tailer.parse import ParseContext, detect_format, make_parser
 from tailer.parse.accesslog import BUILTIN, LogFormat
 from tailer.sources import open_log, read_chunks
+
+DETECT_SAMPLE = 64 * 1024  # bytes of complete lines that decide the format of a file
 
 
 @dataclass(frozen=True)
@@ -41,24 +45,25 @@ def _parse_one(path: str, opts: ParseOptions, out: TextIO) -> str:
     kinds: Counter[str] = Counter()
     with open_log(path) as stream:
         chunks = read_chunks(stream, path, opts.max_line)
-        first = next(chunks, None)
         fmt = opts.fmt
-        if fmt == "auto":
-            fmt = detect_format(first.data if first else b"", opts.log_formats)
+        head: list[Chunk] = []
+        if fmt == "auto":  # judge from the first complete lines; a cut line says nothing
+            for chunk in chunks:
+                head.append(chunk)
+                if sum(len(c.data) for c in head if not c.cut) >= DETECT_SAMPLE:
+                    break
+            fmt = detect_format(b"".join(c.data for c in head if not c.cut)[:DETECT_SAMPLE], opts.log_formats)
         parser = make_parser(fmt, ctx, opts.log_formats)
 
-        def emit(chunk: Chunk | None) -> None:
-            events = parser.feed(chunk) if chunk is not None else parser.finish()
+        def emit(events: list[Event]) -> None:
             for event in events:
                 kinds[event.kind] += 1
                 out.write(event.to_json())
                 out.write("\n")
 
-        if first is not None:
-            emit(first)
-        for chunk in chunks:
-            emit(chunk)
-        emit(None)
+        for chunk in itertools.chain(head, chunks):
+            emit(parser.feed(chunk))
+        emit(parser.finish())
     stats = parser.stats
     by_kind = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()) if k != "parse_error") or "none"
     skipped = [

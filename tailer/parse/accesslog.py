@@ -30,6 +30,8 @@ STREAM_BASIC = "$remote_addr [$time_local] $protocol $status $bytes_sent $bytes_
 _VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 _DIRECTIVE = re.compile(r"\s*log_format\s+(\S+)\s+(?:escape=(\w+)\s+)?(.*?);?\s*\Z", re.S)
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"", re.S)
+_CONF_ESCAPE = re.compile(r"\\(.)", re.S)  # nginx.conf quoted strings: \" \' \\ \t \r \n
+_CONF_ESCAPES = {"t": "\t", "r": "\r", "n": "\n"}
 # What a variable's value looks like, when we know better than "anything up to the next literal".
 _PATTERNS = {
     "status": rb"\d{3}",
@@ -96,14 +98,17 @@ class LogFormat:
         rest = parts[n]  # what follows the n-th quote: before_status, the status, after_status
         start = len(self.before_status)
         digits = rest[start : start + 3]
-        if (
-            not digits.isdigit()
-            or len(digits) != 3
-            or not rest.startswith(self.before_status)
-            or rest[start + 3 : start + 3 + len(self.after_status)] != self.after_status
-        ):
+        after = rest[start + 3 : start + 4]  # must be the literal after $status, or the end of the line
+        if not digits.isdigit() or len(digits) != 3 or not rest.startswith(self.before_status):
+            return None
+        if after != self.after_status:
             return None
         return int(digits)
+
+
+def _conf_unescape(m: re.Match[str]) -> str:
+    c = m.group(1)
+    return _CONF_ESCAPES.get(c, c) if c in "\"'\\trn" else m.group(0)
 
 
 def compile_log_format(fmt: str, name: str = "custom") -> LogFormat:
@@ -115,7 +120,7 @@ def compile_log_format(fmt: str, name: str = "custom") -> LogFormat:
         pieces = _QUOTED.findall(d.group(3))
         if not pieces:
             raise ConfigError(f"log_format {name}: no quoted format string found in {fmt!r}")
-        fmt = "".join(a or b for a, b in pieces)
+        fmt = "".join(_CONF_ESCAPE.sub(_conf_unescape, a or b) for a, b in pieces)
     if escape not in ("default", "json", "none"):
         raise ConfigError(f"log_format {name}: escape={escape} is not one of default, json, none")
     parts: list[bytes] = [b"\\A"]
@@ -135,11 +140,12 @@ def compile_log_format(fmt: str, name: str = "custom") -> LogFormat:
             before_status = literal[literal.rindex('"') + 1 :].encode()
             nxt = _VAR.search(fmt, m.end())
             after_status = fmt[m.end() : nxt.start() if nxt else len(fmt)].encode()[:1]
-        inside_quotes = quotes % 2 == 1
-        if inside_quotes:
+        if var in _PATTERNS:  # quoted or not: `int()` and `float()` must not meet anything else
+            pattern = _PATTERNS[var]
+        elif quotes % 2 == 1:  # inside a literal pair of quotes
             pattern = rb'(?:[^"\\]|\\.)*' if escape == "json" else (rb'[^"]*' if escape == "default" else rb".*?")
         else:
-            pattern = _PATTERNS.get(var, rb".*?")
+            pattern = rb".*?"
         if var in seen:
             parts.append(b"(?:" + pattern + b")")
         else:
@@ -156,7 +162,10 @@ def compile_log_format(fmt: str, name: str = "custom") -> LogFormat:
     scan = None
     if status_quotes:
         below_400 = (
-            rb'(?:[^"\n]*"){%d}' % status_quotes + re.escape(before_status) + rb"[123]\d\d" + re.escape(after_status)
+            rb'(?:[^"\n]*"){%d}' % status_quotes
+            + re.escape(before_status)
+            + rb"[123]\d\d"
+            + (re.escape(after_status) if after_status else rb"(?:\n|\Z)")
         )
         scan = re.compile(rb"\n(?!" + below_400 + rb")[^\n]*")
     return LogFormat(name, fmt, escape, regex, status_quotes, before_status, after_status, scan)
@@ -305,5 +314,8 @@ def _time(groups: dict[str, bytes | None], times: AccessLogTimes, zone: tzinfo) 
             return None
     msec = groups.get("msec")
     if msec:
-        return datetime.fromtimestamp(float(msec), UTC).astimezone(zone)
+        try:
+            return datetime.fromtimestamp(float(msec), UTC).astimezone(zone)
+        except (ValueError, OverflowError, OSError):  # a year past 9999
+            return None
     return None

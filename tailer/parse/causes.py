@@ -40,9 +40,10 @@ _RULES = (
         502,
         "upstream",
     ),
+    # kong/runloop/handler.lua writes this text only when the balancer returned errcode 500.
+    _rule(r"failed the initial dns/balancer resolve|failed to retry the dns/balancer resolver", "dns", 500),
     _rule(
-        r"DNS resolution failed|name resolution failed|dns server error|dns client error|\[dns(?:-client)?\]"
-        r"|failed the initial dns/balancer resolve|failed to retry the dns/balancer resolver",
+        r"DNS resolution failed|name resolution failed|dns server error|dns client error|\[dns(?:-client)?\]",
         "dns",
         503,
     ),
