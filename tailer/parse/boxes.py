@@ -68,12 +68,19 @@ class BoxAssembler:
     def __init__(self, parser: LineParser) -> None:
         self.parser = parser  # for the context, counters and ParseError
         self.open: dict[bytes, Box] = {}
+        # The border that just closed a 1.0.1 box, per pid: if a "|[kong] " row follows, that border opened
+        # a new box and the footer of the one before was lost (its rows were complete, so it decoded).
+        self._last_border: dict[bytes, Box] = {}
 
     def feed(self, pid: bytes, msg: bytes, line: bytes, offset: int, time: datetime | None, out: list[Event]) -> bool:
         """Take a line whose message `msg` may be part of a box; False if it is not (then call `other`)."""
         box = self.open.get(pid)
+        last_border = self._last_border.pop(pid, None) if self._last_border else None
         c = msg[:1]
         if c == b"|":
+            if box is None and last_border is not None and msg.startswith(b"|[kong] "):
+                box = self.open[pid] = last_border
+                box.time = time  # the row's: written in the same instant as its border
             if box is not None and box.state == BORDERED and not box.takes_rows:
                 if msg.startswith(b"|[kong] "):
                     box.takes_rows = True
@@ -94,14 +101,14 @@ class BoxAssembler:
                     self._fail(pid, out, "border row not followed by a '[kong]' row")
                 self.open[pid] = Box(BORDERED, offset, time, width, lines=[line])
                 return True
-            box.lines.append(line)
             if box.state == ORPHAN:
+                box.lines.append(line)
                 self._fail(pid, out, "")
             elif box.width is not None and width != box.width:
+                box.lines.append(line)
                 self._fail(pid, out, f"closing border is {width} wide, the box {box.width}")
             else:
-                del self.open[pid]
-                out.append(self._event(pid, box))
+                self.close(pid, box, line, offset, out)
             return True
         if c == b"[" and msg[-1:] == b"+":
             header = HEADER_RE.match(msg)
@@ -116,18 +123,17 @@ class BoxAssembler:
             return True
         return False
 
-    def close(self, pid: bytes, msg: bytes, line: bytes, out: list[Event]) -> bool:
-        """The error log's fast path for a border: close the worker's box if this is its closing border."""
-        box = self.open.get(pid)
-        if box is None or not box.takes_rows or border_width(msg) != box.width:
-            return False
+    def close(self, pid: bytes, box: Box, line: bytes, offset: int, out: list[Event]) -> None:
+        """`line`, at `offset`, is the closing border or footer of the worker's open `box`: emit its event."""
         box.lines.append(line)
         del self.open[pid]
         out.append(self._event(pid, box))
-        return True
+        if box.state == BORDERED:
+            self._last_border[pid] = Box(BORDERED, offset, None, box.width, lines=[line])
 
     def other(self, pid: bytes, out: list[Event]) -> None:
         """Worker `pid` logged something that is not part of its open box: the box was cut short."""
+        self._last_border.pop(pid, None)
         if pid in self.open:
             self._fail(pid, out, "box cut short by another line of the same worker")
 

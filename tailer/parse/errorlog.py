@@ -16,7 +16,7 @@ from datetime import datetime
 
 from tailer.events import Error, Event
 from tailer.parse.base import LineParser, ParseContext, text
-from tailer.parse.boxes import LEGACY_HEAD_RE, BoxAssembler, Located, inspect_event
+from tailer.parse.boxes import LEGACY_HEAD_RE, BoxAssembler, Located, border_width, inspect_event
 from tailer.parse.causes import classify
 from tailer.parse.luavalues import LuaSyntaxError, decode_values
 from tailer.parse.timestamps import ErrorLogTimes
@@ -107,27 +107,29 @@ class ErrorLogParser(LineParser):
         self._entry: _Entry | None = None  # the latest entry, open to continuation lines
         self._junk: list[tuple[int, bytes]] = []  # consecutive lines that are not log entries
         self._at = 0  # column where the timestamp starts (after a container prefix)
-        self._last_time: datetime | None = None
 
     def scanner(self) -> re.Pattern[bytes] | None:
         # Not with --all (every line is read), nor behind a container prefix (the scan expects column 0).
         return None if self.ctx.emit_all or self._at else _SCAN
 
     def scanned(self, m: re.Match[bytes], offset: int, out: list[Event]) -> None:
-        # The fast path for rows and closing borders of open boxes; everything else through line().
+        # The fast path for rows and closing borders of open boxes; everything else through line(),
+        # which must decide every line exactly as this path and the scanner do.
         pid, msg, notice_pid, notice_msg = m.groups()
         if msg is None:
             pid, msg = notice_pid, notice_msg
         if msg is not None:
             box = self._boxes.open.get(pid)
             if box is not None and box.takes_rows:
+                line = m.group()[1:]
                 if msg[:1] == b"|":
+                    self.interrupt(out)
                     box.rows.append(msg)
-                    box.lines.append(m.group()[1:])
-                    self._entry = None
+                    box.lines.append(line)
                     return
-                if self._boxes.close(pid, msg, m.group()[1:], out):
-                    self._entry = None
+                if border_width(msg) == box.width:
+                    self.interrupt(out)
+                    self._boxes.close(pid, box, line, offset, out)
                     return
         self.line(m.group()[1:], offset, out)
 
@@ -149,31 +151,29 @@ class ErrorLogParser(LineParser):
             assert m is not None
         stamp, level, pid, conn = m.groups()
         rank = _LEVELS.get(level)
-        time = self._times.get(stamp)
-        if rank is None or time is None:  # shaped like an entry, but no real date or level: junk
+        if rank is None:  # `[word]` that is no level: not an entry
             self.interrupt(out)
             self._junk.append((offset, line))
             return
-        if self._entry is not None:
-            self._close_entry(out)
-        if self._junk:
-            self._close_junk(out)
-        self._last_time = time
+        self.interrupt(out)
+        time = self._times.get(stamp)  # None for an impossible date (Feb 30): fine where no time is kept
         ms = m.end()
         boxes = self._boxes
-        if pid is not None:
-            if rank > _WARN:
-                c = line[ms : ms + 1]
-                if (c == b"|" or c == b"+" or (c == b"[" and line[-1:] == b"+")) and boxes.feed(
-                    pid, line[ms:], line, offset, time, out
-                ):
-                    return
-            if boxes.open and pid in boxes.open:
-                boxes.other(pid, out)
+        if pid is not None and rank > _WARN:
+            c = line[ms : ms + 1]
+            if (c == b"|" or c == b"+" or (c == b"[" and line[-1:] == b"+")) and boxes.feed(
+                pid, line[ms:], line, offset, time, out
+            ):
+                return
         inspect = rank == _NOTICE and line.startswith(b"[kong] ", ms)
-        if rank > _WARN and not inspect and not self.ctx.emit_all:
+        if rank > _WARN and not inspect and not self.ctx.emit_all:  # what the scanner passes over
             self.stats["entries_below_warn"] += 1
             self._entry = _SKIP
+            return
+        if pid is not None and pid in boxes.open:
+            boxes.other(pid, out)
+        if time is None:
+            self._junk.append((offset, line))
             return
         entry = _Entry(offset, time, level, pid, conn, [line[ms:]], [line], len(line) - self._at + 1, inspect)
         self._entry = entry
@@ -198,6 +198,7 @@ class ErrorLogParser(LineParser):
             self._junk.append((offset, line))
 
     def interrupt(self, out: list[Event]) -> None:
+        """A line that continues nothing: close the entry and the junk before it."""
         if self._entry is not None:
             self._close_entry(out)
         if self._junk:
@@ -223,7 +224,7 @@ class ErrorLogParser(LineParser):
                 self.parse_error(
                     b"\n".join(raw for _, raw in lines),
                     lines[0][0],
-                    self._last_time,
+                    None,
                     f"{what} (no valid 'YYYY/MM/DD HH:MM:SS [level]' prefix, and no entry to continue)",
                 )
             )

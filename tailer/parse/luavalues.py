@@ -9,6 +9,7 @@ What comes back:
     <1>{ … } → that table     <table 1> → the same table if it is complete, else None (a cycle)
     <function 1>, <userdata 1>, <thread 1>, cdata<…>: 0x… → None
     <metatable> = … → dropped
+    tables nested deeper than MAX_DEPTH → LuaSyntaxError (Kong's data is shallow; output recurses)
 
 A table used as a key has no Python equivalent; its Lua text (e.g. "{ 1, 2 }") is the key instead.
 
@@ -58,7 +59,7 @@ _BRACKET: Any = object()  # reading a key written as [value] the slow way
 
 
 class _Table:
-    __slots__ = ("seq", "hash", "ref_id", "key", "closed_item")
+    __slots__ = ("seq", "hash", "ref_id", "key", "closed_item", "items")
 
     def __init__(self, ref_id: str | None) -> None:
         self.seq: list[Any] = []
@@ -66,27 +67,43 @@ class _Table:
         self.ref_id = ref_id
         self.key: Any = _NO_KEY
         self.closed_item = False  # an item was read and no comma followed it yet
+        self.items = 0  # items read, metatables included
 
 
 def decode_values(text: str) -> list[Any]:
     """The values of one inspect call: `"label" { … } 42` → ["label", {...}, 42]. Raises LuaSyntaxError."""
-    values = _decode_as_json(text)
-    return values if values is not None else _decode_tokens(text)
+    try:
+        values = _decode_as_json(text)
+        return values if values is not None else _decode_tokens(text)
+    except LuaSyntaxError:
+        raise
+    except (ValueError, RecursionError) as exc:  # int() refuses 4300 digits; a table key nested 1000 deep
+        raise LuaSyntaxError(f"unreadable value: {exc}") from exc
 
 
+MAX_DEPTH = 100  # tables nested deeper are refused: JSON output and rules recurse over the values
 _INDENT = re.compile("\n +")
 _MASK = "\0"  # stands for one masked string while the structure is rewritten
 
 
 def _decode_as_json(text: str) -> list[Any] | None:
-    """The common case at C speed, or None when the text needs the exact reader."""
+    """The common case at C speed, or None when the text needs the exact reader.
+
+    It accepts only what the exact reader accepts, with the same result: one table, maybe after one string
+    label (`"log callback: " { … }`), in inspect's own spacing, with identifier keys."""
     if "\\" in text:
         return None
     parts = text.split('"')  # with no backslash, odd parts are exactly the bodies of "strings"
     if not len(parts) & 1:
         return None
-    s = _MASK.join(parts[0::2])
-    if "[" in s or "<" in s or "'" in s or "null" in s:
+    s = _MASK.join(parts[0::2]).strip()
+    labelled = s.startswith(_MASK + " {")
+    if not (labelled or s.startswith("{")) or not s.endswith("}"):
+        return None
+    # Structure inspect never prints but JSON would accept: [ ] < > ' : null, " ,", "{ }".
+    if "[" in s or "<" in s or "'" in s or ":" in s or "null" in s or " ," in s or "{ }" in s:
+        return None
+    if s.count("{") > MAX_DEPTH:  # maybe too deep: the exact reader counts
         return None
     # inspect starts a new line only before a key (after "{" or ",") or before the "}" of a keyed table;
     # a sequence opens with "{ " and closes with " }". Mixed tables come out as invalid JSON (fallback).
@@ -98,7 +115,7 @@ def _decode_as_json(text: str) -> list[Any] | None:
         .replace("{ ", "[ ")
         .replace(" }", " ]")
     )
-    s = "[" + (_MASK + "," + s[1:] if s.startswith(_MASK + " ") else s) + "]"  # `"label" value`
+    s = "[" + (_MASK + "," + s[1:] if labelled else s) + "]"
     pieces = s.split(_MASK)
     if len(pieces) != (len(parts) + 1) // 2:
         return None
@@ -106,16 +123,31 @@ def _decode_as_json(text: str) -> list[Any] | None:
     doc = '"'.join(parts)
     try:
         values, end = _JSON.raw_decode(doc)
-    except ValueError:
+    except (ValueError, RecursionError, _NotIdentifier):
         return None
-    return values if end == len(doc) else None
+    assert isinstance(values, list)
+    if end != len(doc) or len(values) != (2 if labelled else 1):  # `{ 1 }, { 2 }` is not one table
+        return None
+    return values
+
+
+class _NotIdentifier(Exception):
+    """A key the exact reader would not take bare (`a-b = 1`)."""
+
+
+def _identifier_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    for key, _ in pairs:
+        if not (key.isidentifier() and key.isascii()):
+            raise _NotIdentifier(key)
+    return dict(pairs)
 
 
 def _not_lua(name: str) -> Any:
     raise ValueError(f"{name} is JSON, not Lua")
 
 
-_JSON = json.JSONDecoder(parse_constant=_not_lua)  # made once: json.loads(..., parse_constant=) makes one a call
+# Made once: json.loads(text, parse_constant=...) would build a decoder on every call.
+_JSON = json.JSONDecoder(parse_constant=_not_lua, object_pairs_hook=_identifier_keys)
 
 
 def _decode_tokens(text: str) -> list[Any]:
@@ -157,17 +189,23 @@ class _Reader:
         elif c == "{" or (c == "<" and tok[-1] == "{"):
             if comma:
                 raise LuaSyntaxError("unexpected ',' after '{'")
+            if len(self.stack) >= MAX_DEPTH:
+                raise LuaSyntaxError(f"tables nested deeper than {MAX_DEPTH}")
             self.t = _Table(tok[1:-2] if c == "<" else None)
             self.stack.append(self.t)
             return
         elif c == "}":
             if t is None or t.key is not _NO_KEY:
                 raise LuaSyntaxError("unexpected '}'")
+            if t.items and not t.closed_item:
+                raise LuaSyntaxError("',' before '}'")
             done = self.stack.pop()
             value = _table_value(done)
             if done.ref_id is not None:
                 self.refs[done.ref_id] = value
             t = self.t = self.stack[-1] if self.stack else None
+            if t is None and comma:
+                raise LuaSyntaxError("unexpected ',' outside a table")
         elif c == "<":
             value = self.refs.get(tok[7:-1]) if tok.startswith("<table ") else None
         elif c == "[":
@@ -176,7 +214,7 @@ class _Reader:
             t.key = _BRACKET
             return
         elif c == "]":
-            if t is None or not isinstance(t.key, _Bracketed):
+            if tok != "] = " or t is None or not isinstance(t.key, _Bracketed):
                 raise LuaSyntaxError("unexpected ']'")
             t.key = t.key.value
             return
@@ -202,6 +240,7 @@ class _Reader:
                     t.hash = {key: value}
                 else:
                     t.hash[key] = value
+        t.items += 1
         t.closed_item = not comma
 
 
