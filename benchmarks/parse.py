@@ -11,7 +11,9 @@ and reports lines/s of the parse stage (reading, splitting, parsing, building ev
   regex     one compiled regex per line and `.groupdict()`: the reference's ERR_RE / ACCESS_RE
 and two box rates: "box decode" (a box's rows → reassembled text → Lua values → event, the work a
 pyparsing grammar would do) and "boxes.log" (the whole parse stage over nothing but interleaved boxes).
-Each figure is the best of R runs, run alternately, because these machines are noisy.
+These machines are noisy (the same baseline varies by a third from one minute to the next), so each round
+runs the baselines and the parse stage back to back, a ratio is taken within each round, and the median
+ratio over R rounds is reported with its range; rates are the median of the rounds.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from __future__ import annotations
 import argparse
 import random
 import re
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from tailer.lines import DEFAULT_MAX_LINE
 from tailer.parse import ParseContext, make_parser
@@ -285,22 +289,33 @@ def parse_stage(fmt: str) -> Callable[[Path], int]:
     return run
 
 
-def best_times(path: object, runners: dict[str, Callable[[Path], int]], repeat: int) -> dict[str, tuple[float, int]]:
-    best: dict[str, tuple[float, int]] = {}
+def rounds(
+    subject: object, runners: dict[str, Callable[[Any], int]], repeat: int
+) -> dict[str, list[tuple[float, int]]]:
+    """(seconds, count) of each runner in each of `repeat` rounds; runners run back to back in a round."""
+    out: dict[str, list[tuple[float, int]]] = {name: [] for name in runners}
     for _ in range(repeat):
         for name, fn in runners.items():
             t0 = time.perf_counter()
-            n = fn(path)
-            dt = time.perf_counter() - t0
-            if name not in best or dt < best[name][0]:
-                best[name] = (dt, n)
-    return best
+            n = fn(subject)
+            out[name].append((time.perf_counter() - t0, n))
+    return out
+
+
+def ratio(times: dict[str, list[tuple[float, int]]], a: str, b: str) -> str:
+    """The median over rounds of a's rate / b's rate, and its range."""
+    r = sorted((tb / ta) * (na / nb) for (ta, na), (tb, nb) in zip(times[a], times[b], strict=True))
+    return f"{statistics.median(r):.2f}x {b} [{r[0]:.2f}-{r[-1]:.2f}]"
+
+
+def rate(times: dict[str, list[tuple[float, int]]], name: str, count: int | None = None) -> float:
+    return statistics.median((count if count is not None else n) / t for t, n in times[name])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--lines", type=int, default=200_000, help="lines per generated log (default 200000)")
-    ap.add_argument("--repeat", type=int, default=5, help="runs of each measurement; the best counts (default 5)")
+    ap.add_argument("--lines", type=int, default=100_000, help="lines per generated log (default 100000)")
+    ap.add_argument("--repeat", type=int, default=9, help="rounds of measurements (default 9)")
     ap.add_argument("--dir", type=Path, default=None, help="where to write the corpus (default: a temp dir)")
     args = ap.parse_args()
     rng = random.Random(42)
@@ -314,7 +329,7 @@ def main() -> None:
         write_boxes_log(boxes_log, box_count, rng)
         print(
             f"corpus: {error_log.stat().st_size >> 20} MiB error.log ({args.lines} lines, {n_boxes} boxes), "
-            f"{access_log.stat().st_size >> 20} MiB access.log, {box_count} boxes in boxes.log; best of "
+            f"{access_log.stat().st_size >> 20} MiB access.log, {box_count} boxes in boxes.log; medians of "
             f"{args.repeat}"
         )
         for label, path, base_re, fmt in (
@@ -322,27 +337,25 @@ def main() -> None:
             ("access.log", access_log, ACCESS_RE, "access"),
         ):
             stage = parse_stage(fmt)
-            best = best_times(path, {"bare": bare_loop, "regex": regex_loop(base_re), "parse": stage}, args.repeat)
-            lines = best["parse"][1]
-            rate = {k: n / t for k, (t, n) in best.items()}
+            times = rounds(path, {"bare": bare_loop, "regex": regex_loop(base_re), "parse": stage}, args.repeat)
             print(
-                f"{label:16} parse {rate['parse']:>10,.0f} lines/s = {rate['parse'] / rate['regex']:.2f}x regex "
-                f"({rate['regex']:,.0f}/s), {rate['parse'] / rate['bare']:.3f}x bare loop ({rate['bare']:,.0f}/s);"
-                f" {lines} lines, {stage.events} events"
-            )  # type: ignore[attr-defined]
+                f"{label:16} parse {rate(times, 'parse'):>10,.0f} lines/s = {ratio(times, 'parse', 'regex')}, "
+                f"{ratio(times, 'parse', 'bare')}; regex {rate(times, 'regex'):,.0f}/s, "
+                f"bare {rate(times, 'bare'):,.0f}/s; {times['parse'][0][1]} lines, {stage.events} events"  # type: ignore[attr-defined]
+            )
         boxes = make_boxes(box_count, rng)
-        best = best_times(boxes, {"decode": decode_boxes}, args.repeat)  # type: ignore[dict-item]
+        times = rounds(boxes, {"decode": decode_boxes}, args.repeat)
         print(
-            f"{'box decode':16}       {box_count / best['decode'][0]:>10,.0f} boxes/s "
+            f"{'box decode':16}       {rate(times, 'decode', box_count):>10,.0f} boxes/s "
             f"(rows -> event, {sum(len(b.rows) for b in boxes) / len(boxes):.1f} rows per box)"
         )
         stage = parse_stage("error")
-        best = best_times(boxes_log, {"parse": stage}, args.repeat)
+        times = rounds(boxes_log, {"parse": stage}, args.repeat)
         print(
-            f"{'boxes.log':16} parse {box_count / best['parse'][0]:>10,.0f} boxes/s "
-            f"(whole parse stage: {best['parse'][1]} lines of 3 interleaved workers, "
-            f"{stage.events} events)"
-        )  # type: ignore[attr-defined]
+            f"{'boxes.log':16} parse {rate(times, 'parse', box_count):>10,.0f} boxes/s "
+            f"(whole parse stage: {times['parse'][0][1]} lines of 3 interleaved workers, "
+            f"{stage.events} events)"  # type: ignore[attr-defined]
+        )
 
 
 if __name__ == "__main__":

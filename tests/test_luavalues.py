@@ -308,7 +308,20 @@ def test_json_fast_path_accepts_only_what_the_tokenizer_accepts(text: str) -> No
     assert strict(fast) == strict(slow)
 
 
-@pytest.mark.parametrize("text", ["", "{ }", "1, 2", '{"a": 1}', "{ 1 , 2 }", '"a" { 1, 2 }', "{\n  a = { }\n}"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "{ }",
+        "1, 2",
+        '{"a": 1}',
+        "{ 1 , 2 }",
+        '"a" { 1, 2 }',
+        "{\n  a = { }\n}",
+        "{\n  a-b = 1\n}",
+        "{\n  9x = 1\n}",
+    ],
+)
 def test_json_fast_path_agrees_on_examples(text: str) -> None:
     fast = luavalues._decode_as_json(text)
     try:

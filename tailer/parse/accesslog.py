@@ -51,7 +51,18 @@ _PATTERNS = {
     "server_port": rb"\d+",
     "pipe": rb"[p.]",
 }
-# Variables that become Http fields; everything else goes to `extra`.
+# Http field → the variables that may give it, best first; any other variable goes to `extra`.
+_FIELD_SOURCES = {
+    "request": ("request",),
+    "method": ("request_method",),
+    "path": ("request_uri", "uri"),
+    "protocol": ("server_protocol", "protocol"),
+    "client": ("remote_addr",),
+    "bytes": ("body_bytes_sent", "bytes_sent"),
+    "user_agent": ("http_user_agent",),
+    "referer": ("http_referer",),
+    "request_id": ("kong_request_id", "request_id"),
+}
 _FIELD_VARS = {
     "status",
     "request",
@@ -86,6 +97,8 @@ class LogFormat:
     before_status: bytes  # the literal between the last of those quotes and $status (`combined`: " ")
     after_status: bytes  # the first byte of the literal after $status, to confirm a quick find
     scan: re.Pattern[bytes] | None  # b"\n" + a line that is not a 1xx-3xx request (see LineParser.scanner)
+    fields: dict[str, str | None]  # Http field → the variable (group) that gives it in this format
+    extra: tuple[str, ...]  # the variables that go to Http.extra
 
     def status_at(self, line: bytes) -> int | None:
         """The status found by counting quotes, or None if this format or line does not allow it."""
@@ -168,7 +181,9 @@ def compile_log_format(fmt: str, name: str = "custom") -> LogFormat:
             + (re.escape(after_status) if after_status else rb"(?:\n|\Z)")
         )
         scan = re.compile(rb"\n(?!" + below_400 + rb")[^\n]*")
-    return LogFormat(name, fmt, escape, regex, status_quotes, before_status, after_status, scan)
+    fields = {f: next((v for v in sources if v in seen), None) for f, sources in _FIELD_SOURCES.items()}
+    extra = tuple(v for v in seen if v not in _FIELD_VARS)
+    return LogFormat(name, fmt, escape, regex, status_quotes, before_status, after_status, scan, fields, extra)
 
 
 BUILTIN = (
@@ -225,7 +240,7 @@ class AccessLogParser(LineParser):
             m = self._match(line[prefix:]) if prefix else None
             if m is None:
                 return False
-        event = _http_event(m, self._current.escape, self.ctx, offset, line, self._times)
+        event = _http_event(m, self._current, self.ctx, offset, line, self._times)
         if event.status < 400 and not self.ctx.emit_all:
             self.stats["http_below_400"] += 1
         else:
@@ -244,49 +259,55 @@ class AccessLogParser(LineParser):
 
 
 def _http_event(
-    m: re.Match[bytes], escape: str, ctx: ParseContext, offset: int, line: bytes, times: AccessLogTimes
+    m: re.Match[bytes], fmt: LogFormat, ctx: ParseContext, offset: int, line: bytes, times: AccessLogTimes
 ) -> Http:
     groups = m.groupdict()
-    get = groups.get
-    if escape == "default" and b"\\" not in line:  # the usual line: nothing to unescape
-        v = {k: (None if b is None or b == b"-" or not b else b.decode("utf-8", "replace")) for k, b in groups.items()}
-    else:
-        v = {k: _value(b, escape) for k, b in groups.items()}
-    method = v.get("request_method")
-    path = v.get("request_uri") or v.get("uri")
-    protocol = v.get("server_protocol") or v.get("protocol")
-    request = v.get("request")
+    esc = "plain" if fmt.escape == "default" and b"\\" not in line else fmt.escape  # plain: nothing to undo
+    f = fmt.fields
+    method, path, protocol = _val(groups, f["method"], esc), _val(groups, f["path"], esc), None
+    request = _val(groups, f["request"], esc)
     if request is not None:
         pieces = request.split(" ")
         if len(pieces) == 3:
             method, path, protocol = pieces
-    size = get("body_bytes_sent") or get("bytes_sent")
-    extra = {k: val for k, val in v.items() if k not in _FIELD_VARS}
+    if protocol is None:
+        protocol = _val(groups, f["protocol"], esc)
+    extra = {k: _val(groups, k, esc) for k in fmt.extra}
     if request is not None and (method is None or path is None):
         extra["request"] = request  # empty, or binary garbage (TLS on a plain port)
+    size = groups[f["bytes"]] if f["bytes"] else None
     return Http(
         _time(groups, times, ctx.zone),
         ctx.host,
         ctx.file,
         offset,
         text(line),
-        int(get("status") or 0),
+        int(groups["status"] or 0),
         method,
         path,
         protocol,
-        v.get("remote_addr"),
+        _val(groups, f["client"], esc),
         int(size) if size and size.isdigit() else None,
-        v.get("http_user_agent"),
-        v.get("http_referer"),
-        v.get("kong_request_id") or v.get("request_id"),
+        _val(groups, f["user_agent"], esc),
+        _val(groups, f["referer"], esc),
+        _val(groups, f["request_id"], esc),
         extra,
     )
 
 
-def _value(raw: bytes | None, escape: str) -> str | None:
-    """A logged value as text: `-` (nginx's empty) → None; nginx's escapes undone."""
+def _val(groups: dict[str, bytes | None], name: str | None, escape: str) -> str | None:
+    """The variable's logged value as text: `-` (nginx's empty) → None; nginx's escapes undone."""
+    if name is None:
+        return None
+    raw = groups[name]
     if raw is None or raw == b"-" or raw == b"":
         return None
+    if escape == "plain":
+        return raw.decode("utf-8", "replace")
+    return _value(raw, escape)
+
+
+def _value(raw: bytes, escape: str) -> str:
     if escape == "default" and b"\\x" in raw:
         raw = _HEX.sub(lambda m: bytes((int(m.group(1), 16),)), raw)
     elif escape == "json" and b"\\" in raw:

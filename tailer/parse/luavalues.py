@@ -83,6 +83,7 @@ def decode_values(text: str) -> list[Any]:
 
 MAX_DEPTH = 100  # tables nested deeper are refused: JSON output and rules recurse over the values
 _INDENT = re.compile("\n +")
+_NOT_IDENTIFIER_KEY = re.compile('\n"(?![A-Za-z_][A-Za-z0-9_]*": )')  # every key follows an inserted \n"
 _MASK = "\0"  # stands for one masked string while the structure is rewritten
 
 
@@ -115,6 +116,8 @@ def _decode_as_json(text: str) -> list[Any] | None:
         .replace("{ ", "[ ")
         .replace(" }", " ]")
     )
+    if _NOT_IDENTIFIER_KEY.search(s):  # the exact reader takes only identifier keys bare (not `a-b = 1`)
+        return None
     s = "[" + (_MASK + "," + s[1:] if labelled else s) + "]"
     pieces = s.split(_MASK)
     if len(pieces) != (len(parts) + 1) // 2:
@@ -123,7 +126,7 @@ def _decode_as_json(text: str) -> list[Any] | None:
     doc = '"'.join(parts)
     try:
         values, end = _JSON.raw_decode(doc)
-    except (ValueError, RecursionError, _NotIdentifier):
+    except (ValueError, RecursionError):
         return None
     assert isinstance(values, list)
     if end != len(doc) or len(values) != (2 if labelled else 1):  # `{ 1 }, { 2 }` is not one table
@@ -131,23 +134,12 @@ def _decode_as_json(text: str) -> list[Any] | None:
     return values
 
 
-class _NotIdentifier(Exception):
-    """A key the exact reader would not take bare (`a-b = 1`)."""
-
-
-def _identifier_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    for key, _ in pairs:
-        if not (key.isidentifier() and key.isascii()):
-            raise _NotIdentifier(key)
-    return dict(pairs)
-
-
 def _not_lua(name: str) -> Any:
     raise ValueError(f"{name} is JSON, not Lua")
 
 
 # Made once: json.loads(text, parse_constant=...) would build a decoder on every call.
-_JSON = json.JSONDecoder(parse_constant=_not_lua, object_pairs_hook=_identifier_keys)
+_JSON = json.JSONDecoder(parse_constant=_not_lua)
 
 
 def _decode_tokens(text: str) -> list[Any]:
