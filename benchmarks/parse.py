@@ -233,22 +233,16 @@ def make_boxes(count: int, rng: random.Random) -> list[Box]:
     return out
 
 
+BENCH_CTX = ParseContext("boxes", "bench", UTC)
+
+
 def decode_boxes(boxes: list[Box]) -> int:
     events = 0
     for box in boxes:
         read = box_values(box)
         assert not isinstance(read, str), read
         loc, values = read
-        inspect_event(
-            loc,
-            values,
-            time=box.time,
-            host="bench",
-            file="boxes",
-            offset=0,
-            raw=b"\n".join(box.lines).decode("utf-8", "replace"),
-            worker=1000,
-        )
+        inspect_event(loc, values, BENCH_CTX, box.time, 0, b"\n".join(box.lines).decode("utf-8", "replace"), 1000)
         events += 1
     return events
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable
 from datetime import UTC, tzinfo
+from typing import Any
 
 from tailer.events import Event
 from tailer.lines import DEFAULT_MAX_LINE, LineBuffer
@@ -58,3 +60,14 @@ def parse_bytes(
         events.extend(parser.feed(chunk))
     events.extend(parser.finish())
     return events
+
+
+def typed(v: Any) -> Any:
+    """`v` with every scalar tagged by its type, so that == tells 1 from 1.0 and True from 1 (and nan is nan)."""
+    if isinstance(v, list):
+        return ("list", [typed(x) for x in v])
+    if isinstance(v, dict):
+        return ("dict", {typed(k): typed(x) for k, x in v.items()})
+    if isinstance(v, float) and math.isnan(v):
+        return ("float", "nan")
+    return (type(v).__name__, v)

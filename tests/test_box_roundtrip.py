@@ -10,7 +10,6 @@ Strings hold no ASCII space: a wrap that falls on a space inside a string looks 
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,7 @@ from hypothesis import strategies as st
 from tailer.events import Error, Event, EventHook, ParseError
 from tailer.parse.luavalues import decode_values
 from tests import kongsim
-from tests.conftest import parse_bytes, random_pieces
+from tests.conftest import parse_bytes, random_pieces, typed
 
 TIME = "2025/03/04 14:22:07"
 WIDTH = 120
@@ -186,23 +185,12 @@ def logs(draw: st.DrawFn, layout: str, min_boxes: int = 1) -> Log:
 # --------------------------------------------------------------------------- checks
 
 
-def strict(v: Any) -> Any:
-    """`v` with scalars tagged by type (1 is not 1.0 is not True)."""
-    if isinstance(v, list):
-        return ("list", [strict(x) for x in v])
-    if isinstance(v, dict):
-        return ("dict", {strict(k): strict(x) for k, x in v.items()})
-    if isinstance(v, float) and math.isnan(v):
-        return ("float", "nan")
-    return (type(v).__name__, v)
-
-
 def expected_hooks(boxes: list[Box]) -> dict[int, list[tuple[Any, ...]]]:
     out: dict[int, list[tuple[Any, ...]]] = {}
     for b in boxes:
         p = b.payload
         [data] = decode_values(kongsim.inspect(p.data))
-        out.setdefault(b.worker, []).append((p.source, p.event, strict(data), p.pid, b.offset))
+        out.setdefault(b.worker, []).append((p.source, p.event, typed(data), p.pid, b.offset))
     return out
 
 
@@ -211,7 +199,7 @@ def actual_hooks(events: list[Event]) -> dict[int, list[tuple[Any, ...]]]:
     for e in events:
         if isinstance(e, EventHook):
             assert e.worker is not None
-            out.setdefault(e.worker, []).append((e.source, e.event, strict(e.data), e.pid, e.offset))
+            out.setdefault(e.worker, []).append((e.source, e.event, typed(e.data), e.pid, e.offset))
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -28,37 +29,12 @@ from tests.kongsim import (
     inspect_args,
     join_lines,
 )
+from tests.reference import REF_3_STRINGS, REF_3_TABLES, ref_3_tables_value
 
 # --------------------------------------------------------------------------- verbatim expectations
 
-# Issue 2, "## The seed block" (Kong 3.x, debug level, no consumer).
-SEED_BLOCK = """\
-2022/11/21 04:27:36 [debug] 2120#0: *1338 [kong] event_hooks.lua:?:452 [core]--------------------------------------------------------------------------------------+
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |"log callback: " { "rate-limit-exceeded", "rate-limiting-advanced", {                                                   |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |    consumer = {},                                                                                                      |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |    ip = "10.42.0.1",                                                                                                   |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |    limit = 3,                                                                                                          |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |    rate = 4,                                                                                                           |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |    service = {                                                                                                         |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |      connect_timeout = 60000,                                                                                          |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |      created_at = 1668754239,                                                                                          |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |      enabled = true,                                                                                                   |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |      host = "httpbin.org",                                                                                             |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |      id = "9d0bee90-04b9-4af3-993f-b10db881b144",                                                                      |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |      name = "demo",                                                                                                    |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |      path = "/anything",                                                                                               |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |      port = 80,                                                                                                        |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |      protocol = "http",                                                                                                |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |      read_timeout = 60000,                                                                                             |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |      retries = 5,                                                                                                      |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |      updated_at = 1668754239,                                                                                          |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |      write_timeout = 60000,                                                                                            |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |      ws_id = "d06c2d4d-3fb1-49ae-a4c8-5806328c591d"                                                                    |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |    },                                                                                                                  |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |    window = "minute"                                                                                                   |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 |  }, 2120 }                                                                                                             |
-2022/11/21 04:27:36 [debug] 2120#0: *1338 +------------------------------------------------------------------------------------------------------------------------+
-"""
+# Issue 2, "## The seed block" (Kong 3.x, debug level, no consumer), verbatim in the fixtures.
+SEED_BLOCK = (Path(__file__).parent / "fixtures" / "error" / "seed-3.x-debug-rate-limit.log").read_text()
 
 # Reference 2.3: 3.9+, Event Hooks `log` handler, rate-limiting-advanced.
 REF_39 = """\
@@ -133,28 +109,6 @@ REF_24_UTF8 = """\
 """
 
 # Reference 3: string escapes.
-REF_3_STRINGS = (
-    r"""{ "C:\\path\\n", "a\nb\tc\rd", "bell\a esc\27[1m nul\0 del\127 d\0012", 'say "hi"', "it's \"x\"" }"""
-)
-
-# Reference 3: metatables, userdata, functions, shared and cyclic tables.
-REF_3_TABLES = """\
-{ "x", "y",
-  ["content-type"] = "application/json",
-  fn = <function 1>,
-  null = <userdata 1>,
-  paths = { "/a", "/b",
-    <metatable> = <1>{}
-  },
-  self = <2>{
-    self = <table 2>
-  },
-  tags = {
-    <metatable> = <table 1>
-  }
-}
-"""
-
 PLUGIN_HEADER = "[kong] handler.lua:access:14 [my-plugin]"
 TIMER_SUFFIX = ", context: ngx.timer, client: 10.1.2.3, server: 0.0.0.0:8001"
 REQUEST_SUFFIX = ', client: 192.0.2.10, server: kong, request: "GET /v1/items HTTP/1.1", host: "api.example.test"'
@@ -379,19 +333,7 @@ def test_quotes_and_non_ascii() -> None:
 
 
 def test_ref_3_metatable_userdata_shared_tables() -> None:
-    array_mt: dict[str, object] = {}
-    self_table: dict[str, object] = {}
-    self_table["self"] = self_table
-    value = {
-        1: "x",
-        2: "y",
-        "content-type": "application/json",
-        "fn": LuaFunction(),
-        "null": LuaUserdata(),
-        "paths": Metatable(["/a", "/b"], array_mt),
-        "self": self_table,
-        "tags": Metatable({}, array_mt),
-    }
+    value = ref_3_tables_value()
     assert inspect(value) == REF_3_TABLES.removesuffix("\n")
 
 

@@ -22,7 +22,9 @@ from hypothesis import strategies as st
 from tailer.parse import luavalues
 from tailer.parse.luavalues import LuaSyntaxError, decode_values
 from tests import kongsim
+from tests.conftest import typed
 from tests.kongsim import LuaCdata, LuaFunction, LuaThread, LuaUserdata, Metatable
+from tests.reference import REF_3_STRINGS, REF_3_TABLES, ref_3_tables_value
 
 SETTINGS = settings(max_examples=200, deadline=None)
 
@@ -59,17 +61,6 @@ def expected(v: Any) -> Any:
     if all(type(k) is int for k in out) and set(out) == set(range(1, n + 1)):
         return [out[i] for i in range(1, n + 1)]
     return out
-
-
-def strict(v: Any) -> Any:
-    """`v` with every scalar tagged by its type, so that == tells 1 from 1.0 and True from 1."""
-    if isinstance(v, list):
-        return ("list", [strict(x) for x in v])
-    if isinstance(v, dict):
-        return ("dict", {strict(k): strict(x) for k, x in v.items()})
-    if isinstance(v, float) and math.isnan(v):
-        return ("float", "nan")
-    return (type(v).__name__, v)
 
 
 # --------------------------------------------------------------------------- strategies
@@ -109,7 +100,7 @@ top_values = st.one_of(st.none(), values)
 @given(top_values, st.booleans())
 def test_round_trip(value: Any, del_raw: bool) -> None:
     text = kongsim.inspect(value, del_raw=del_raw)
-    assert strict(decode_values(text)) == strict([expected(value)])
+    assert typed(decode_values(text)) == typed([expected(value)])
 
 
 @SETTINGS
@@ -118,7 +109,7 @@ def test_inspect_arguments_round_trip(args: list[Any]) -> None:
     text = kongsim.inspect_args(*args)
     decoded = decode_values(text)
     assert len(decoded) == len(args)
-    assert strict(decoded) == strict([expected(a) for a in args])
+    assert typed(decoded) == typed([expected(a) for a in args])
 
 
 @SETTINGS
@@ -150,12 +141,12 @@ def test_numbers_are_lua_precision(x: float) -> None:
     ],
 )
 def test_scalars_and_simple_tables(text: str, value: Any) -> None:
-    assert strict(decode_values(text)) == strict([value])
+    assert typed(decode_values(text)) == typed([value])
 
 
 def test_reference_string_escapes() -> None:
     # Reference §3, verbatim, and the same text from the simulator.
-    text = r"""{ "C:\\path\\n", "a\nb\tc\rd", "bell\a esc\27[1m nul\0 del\127 d\0012", 'say "hi"', "it's \"x\"" }"""
+    text = REF_3_STRINGS
     strings = ["C:\\path\\n", "a\nb\tc\rd", "bell\a esc\x1b[1m nul\0 del\x7f d\x012", 'say "hi"', 'it\'s "x"']
     assert kongsim.inspect(strings) == text
     assert decode_values(text) == [strings]
@@ -176,39 +167,10 @@ def test_non_finite_numbers() -> None:
     assert math.isnan(table["rate"]) and table["limit"] == math.inf
 
 
-REFERENCE_TABLE = """\
-{ "x", "y",
-  ["content-type"] = "application/json",
-  fn = <function 1>,
-  null = <userdata 1>,
-  paths = { "/a", "/b",
-    <metatable> = <1>{}
-  },
-  self = <2>{
-    self = <table 2>
-  },
-  tags = {
-    <metatable> = <table 1>
-  }
-}"""
-
-
 def test_reference_table_with_metatables_refs_and_opaque_values() -> None:
-    array_mt: dict[Any, Any] = {}
-    itself: dict[str, Any] = {}
-    itself["self"] = itself
-    value = {
-        1: "x",
-        2: "y",
-        "content-type": "application/json",
-        "fn": LuaFunction(),
-        "null": LuaUserdata(),
-        "paths": Metatable(["/a", "/b"], array_mt),
-        "self": itself,
-        "tags": Metatable({}, array_mt),
-    }
+    value = ref_3_tables_value()
     text = kongsim.inspect(value)
-    assert text == REFERENCE_TABLE
+    assert text == REF_3_TABLES.removesuffix("\n")
     assert decode_values(text) == [
         {
             1: "x",
@@ -288,7 +250,7 @@ def test_json_fast_path_agrees_with_tokenizer(args: list[Any]) -> None:
     for text in (kongsim.inspect(args[0]), kongsim.inspect_args(*args)):
         fast = luavalues._decode_as_json(text)
         if fast is not None:
-            assert strict(fast) == strict(luavalues._decode_tokens(text))
+            assert typed(fast) == typed(luavalues._decode_tokens(text))
 
 
 _LUA_ISH = st.text(alphabet="{}[]<>=,\"' \n-0123456789.eEaLnultrfsx:\\", max_size=24)
@@ -305,7 +267,7 @@ def test_json_fast_path_accepts_only_what_the_tokenizer_accepts(text: str) -> No
         slow = luavalues._decode_tokens(text)
     except LuaSyntaxError as exc:
         pytest.fail(f"fast path read {text!r} as {fast!r}; the tokenizer rejects it: {exc}")
-    assert strict(fast) == strict(slow)
+    assert typed(fast) == typed(slow)
 
 
 @pytest.mark.parametrize(
@@ -329,52 +291,33 @@ def test_json_fast_path_agrees_on_examples(text: str) -> None:
     except LuaSyntaxError:
         assert fast is None, f"fast path read {text!r} as {fast!r}; the tokenizer rejects it"
         return
-    assert fast is None or strict(fast) == strict(slow)
+    assert fast is None or typed(fast) == typed(slow)
+
+
+HOOK_DATA = {
+    "consumer": {},
+    "ip": "203.0.113.45",
+    "limit": 100,
+    "rate": 101,
+    "service": {"id": "c1f0e7d2-6b3a-4f59-8e21-7a9d0c4b3e58", "name": "orders", "tags": ["a", "b"]},
+    "window": "minute",
+    "ratio": 0.5,
+    "enabled": True,
+}
 
 
 def _hook_payload() -> str:
-    return kongsim.event_hook_message(
-        "rate-limit-exceeded",
-        "rate-limiting-advanced",
-        {
-            "consumer": {},
-            "ip": "203.0.113.45",
-            "limit": 100,
-            "rate": 101,
-            "service": {"id": "c1f0e7d2-6b3a-4f59-8e21-7a9d0c4b3e58", "name": "orders", "tags": ["a", "b"]},
-            "window": "minute",
-            "ratio": 0.5,
-            "enabled": True,
-        },
-        2292,
-    )
+    return kongsim.event_hook_message("rate-limit-exceeded", "rate-limiting-advanced", HOOK_DATA, 2292)
 
 
 def test_event_hook_payload_takes_the_fast_path() -> None:
     text = _hook_payload()
     fast = luavalues._decode_as_json(text)
     assert fast is not None, "a plain Event Hooks payload fell back to the slow reader"
-    expected_value = [
-        "log callback: ",
-        [
-            "rate-limit-exceeded",
-            "rate-limiting-advanced",
-            {
-                "consumer": {},
-                "ip": "203.0.113.45",
-                "limit": 100,
-                "rate": 101,
-                "service": {"id": "c1f0e7d2-6b3a-4f59-8e21-7a9d0c4b3e58", "name": "orders", "tags": ["a", "b"]},
-                "window": "minute",
-                "ratio": 0.5,
-                "enabled": True,
-            },
-            2292,
-        ],
-    ]
-    assert strict(fast) == strict(expected_value)
-    assert strict(luavalues._decode_tokens(text)) == strict(expected_value)
-    assert strict(decode_values(text)) == strict(expected_value)
+    expected_value = ["log callback: ", ["rate-limit-exceeded", "rate-limiting-advanced", HOOK_DATA, 2292]]
+    assert typed(fast) == typed(expected_value)
+    assert typed(luavalues._decode_tokens(text)) == typed(expected_value)
+    assert typed(decode_values(text)) == typed(expected_value)
 
 
 # --------------------------------------------------------------------------- malformed text

@@ -32,7 +32,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from tailer.events import Event, EventHook, Inspect
-from tailer.parse.base import LineParser, text
+from tailer.parse.base import LineParser, ParseContext, text
 from tailer.parse.luavalues import LuaSyntaxError, decode_values
 
 # Header text, parsed from the right: the file may hold ":" (`content_by_lua(nginx.conf:12)`).
@@ -156,16 +156,7 @@ class BoxAssembler:
         if isinstance(read, str):
             return self.parser.parse_error(raw, box.offset, box.time, f"inspect box of pid {pid.decode()}: {read}")
         loc, values = read
-        return inspect_event(
-            loc,
-            values,
-            time=box.time,
-            host=ctx.host,
-            file=ctx.file,
-            offset=box.offset,
-            raw=text(raw),
-            worker=int(pid),
-        )
+        return inspect_event(loc, values, ctx, box.time, box.offset, text(raw), int(pid))
 
 
 def border_width(msg: bytes) -> int | None:
@@ -252,28 +243,30 @@ def box_values(box: Box) -> tuple[Located, list[object]] | str:
     if not contents:
         return "box has no rows"
     body = rebuild(contents, box.width or len(contents[0])).decode("utf-8", "replace")
-    if box.header is not None:
-        loc = _header_location(box.header.group())
-        message = body
-    else:
-        m = LEGACY_HEAD_RE.match(body)
-        if m is None:
-            return "box does not start with '[kong] file:function:line'"
-        loc = Located(m["file"], _opt(m["func"]), _int(m["line"]), None)
-        message = body[m.end() :]
+    if box.header is None:
+        return read_legacy_text(body)
     try:
-        return loc, decode_values(message)
+        return _header_location(box.header.group()), decode_values(body)
     except LuaSyntaxError as exc:
         return f"box text is not inspect output: {exc}"
+
+
+def read_legacy_text(text: str) -> tuple[Located, list[object]] | str:
+    """0.14 – 2.6 inspect text, boxed or not: `[kong] file:func:line <values>` → location and values, or why not."""
+    m = LEGACY_HEAD_RE.match(text)
+    if m is None:
+        return "text does not start with '[kong] file:function:line'"
+    try:
+        return Located(m["file"], _opt(m["func"]), _int(m["line"]), None), decode_values(text[m.end() :])
+    except LuaSyntaxError as exc:
+        return f"text is not inspect output: {exc}"
 
 
 def inspect_event(
     loc: Located,
     values: list[object],
-    *,
+    ctx: ParseContext,
     time: datetime | None,
-    host: str,
-    file: str,
     offset: int,
     raw: str,
     worker: int | None,
@@ -287,8 +280,8 @@ def inspect_event(
             if isinstance(event, str) and isinstance(source, str) and isinstance(data, dict):
                 return EventHook(
                     time,
-                    host,
-                    file,
+                    ctx.host,
+                    ctx.file,
                     offset,
                     raw,
                     source,
@@ -297,7 +290,9 @@ def inspect_event(
                     pid if isinstance(pid, int) else None,
                     worker,
                 )
-    return Inspect(time, host, file, offset, raw, loc.file, loc.function, loc.line, loc.namespace, list(values), worker)
+    return Inspect(
+        time, ctx.host, ctx.file, offset, raw, loc.file, loc.function, loc.line, loc.namespace, list(values), worker
+    )
 
 
 @lru_cache(maxsize=256)

@@ -16,9 +16,8 @@ from datetime import datetime
 
 from tailer.events import Error, Event
 from tailer.parse.base import LineParser, ParseContext, text
-from tailer.parse.boxes import LEGACY_HEAD_RE, BoxAssembler, Located, border_width, inspect_event
+from tailer.parse.boxes import BoxAssembler, border_width, inspect_event, read_legacy_text
 from tailer.parse.causes import classify
-from tailer.parse.luavalues import LuaSyntaxError, decode_values
 from tailer.parse.timestamps import ErrorLogTimes
 
 _TS = rb"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d"
@@ -249,31 +248,11 @@ class ErrorLogParser(LineParser):
 
     def _inspect_entry(self, entry: _Entry, message: str, raw: str) -> Event | None:
         """A 0.14 – 2.6 unboxed `[kong] file:func:line <values>` entry, or None if it is a plain notice."""
-        message = split_suffix(message, False)[0]
-        head = LEGACY_HEAD_RE.match(message)
-        if head is None:
+        read = read_legacy_text(split_suffix(message, False)[0])
+        if isinstance(read, str):
             return None
-        try:
-            values = decode_values(message[head.end() :])
-        except LuaSyntaxError:
-            return None
-        loc = Located(
-            head["file"],
-            None if head["func"] in ("?", "") else head["func"],
-            int(head["line"]) if head["line"].isdigit() else None,
-            None,
-        )
-        ctx = self.ctx
-        return inspect_event(
-            loc,
-            values,
-            time=entry.time,
-            host=ctx.host,
-            file=ctx.file,
-            offset=entry.offset,
-            raw=raw,
-            worker=_int(entry.pid),
-        )
+        loc, values = read
+        return inspect_event(loc, values, self.ctx, entry.time, entry.offset, raw, _int(entry.pid))
 
     def _error(self, entry: _Entry, message: str, raw: str) -> Error:
         truncated = entry.size >= MAX_ENTRY
