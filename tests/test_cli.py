@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -367,3 +368,15 @@ def test_non_finite_lua_numbers_do_not_crash_the_output(tmp_path: Path) -> None:
     assert [e["kind"] for e in events] == ["inspect", "inspect"]
     assert events[0]["values"] == [{"x": "nan", "y": "-inf"}]
     assert events[1]["values"] == [{"inf": 1}]
+
+
+def test_output_is_byte_identical_whatever_the_hash_seed() -> None:
+    custom = ROOT / "tests" / "fixtures" / "access" / "custom-log-format.log"
+    args = shlex.split(custom.with_suffix(".args").read_text()) + ["--tz", "UTC", "--host", "h", str(custom)]
+    outputs = set()
+    for seed in ("1", "2", "3"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(ROOT))
+        run = subprocess.run([sys.executable, "-m", "tailer", "parse", *args], capture_output=True, env=env, timeout=60)
+        assert run.returncode == 0, run.stderr
+        outputs.add(run.stdout)
+    assert len(outputs) == 1 and b'"extra": {"request_time": "0.004", "upstream_addr"' in outputs.pop()

@@ -9,19 +9,23 @@ interleave. The layouts (see kong-log-formats §2.2):
     2.7 – 3.8      header row `[kong] file:func:line [ns]---+`, rows, footer; debug level, no suffix
     3.9 –          as 2.7, at notice level, without `*conn`
 
-    state (per pid)        line from that pid          → action
-    none                   header                      open a headed box
-    none                   border                      open a bordered box, waiting for its first row
-    none                   row                         start an orphan run (rows whose start we missed)
-    headed / bordered      row of the box's width      add it
-    headed                 footer                      close → event
-    bordered (with rows)   border                      close → event
-    bordered (no rows)     row starting "|[kong] "     add it
-    any open               anything else               close as ParseError ("cut short"), then read the line
-    orphan                 footer / border             close as ParseError (with the border)
+    state (per pid)        line from that pid             → action
+    none                   header                         open a headed box
+    none                   border                         open a bordered box, waiting for its first row
+    none                   row, right after a 1.0.1 box   the border that closed it opened this one (the
+                           closed by a border, "|[kong] "   footer before was lost): reopen from that border
+    none                   row                            start an orphan run (rows whose start we missed)
+    headed / bordered      row                            add it (rows are measured when the box closes)
+    headed                 footer                         close → event
+    bordered (with rows)   border                         close → event
+    bordered (no rows)     row starting "|[kong] "        add it
+    any open               header, or an entry at warn+   close as ParseError ("cut short"), then read the line
+    orphan                 footer / border                close as ParseError (with the border)
+    any open               end of input                   close as ParseError
 
-Widths come from the border or header, so docs-style narrow boxes read like real 122-byte ones. Everything
-is bytes: Kong pads and wraps by bytes, and a wrap may split a UTF-8 sequence.
+Plain debug/info/notice entries do not cut a box: the error log's scanner passes over them in C. Widths come
+from the border or header, so docs-style narrow boxes read like real 122-byte ones. Everything is bytes: Kong
+pads and wraps by bytes, and a wrap may split a UTF-8 sequence.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ class Box:
     offset: int  # of its first line
     time: datetime | None
     width: int | None  # content bytes per row, from the border or header; None until known
-    header: re.Match[bytes] | None = None
+    header: bytes | None = None  # a headed box's header message, "[kong] file:func:line [ns]---+"
     rows: list[bytes] = field(default_factory=list)  # the message part of each row line: "|...|[suffix]"
     lines: list[bytes] = field(default_factory=list)  # the whole log lines, for `raw`
     takes_rows: bool = False  # a plain row of its worker belongs here (error log's fast path)
@@ -118,7 +122,7 @@ class BoxAssembler:
                 self._fail(pid, out, "box cut short by the next box of the same worker")
             dashes = len(msg) - header.start("ns") - len(header["ns"]) - 2
             self.open[pid] = Box(
-                HEADED, offset, time, len(msg) - 2 if dashes else None, header, lines=[line], takes_rows=True
+                HEADED, offset, time, len(msg) - 2 if dashes else None, msg, lines=[line], takes_rows=True
             )
             return True
         return False
@@ -191,8 +195,13 @@ def row_contents(box: Box) -> list[bytes] | None:
         contents = joined[1:-1].split(b"|\n|")
         if len(contents) == len(rows) and joined[:1] == b"|" and joined[-1:] == b"|":
             return contents
-    found = [row_content(msg, box.width) for msg in rows]
-    return [c for c in found if c is not None] if None not in found else None
+    contents = []
+    for msg in rows:
+        content = row_content(msg, box.width)
+        if content is None:
+            return None
+        contents.append(content)
+    return contents
 
 
 def rebuild(rows: list[bytes], width: int) -> bytes:
@@ -246,7 +255,7 @@ def box_values(box: Box) -> tuple[Located, list[object]] | str:
     if box.header is None:
         return read_legacy_text(body)
     try:
-        return _header_location(box.header.group()), decode_values(body)
+        return _header_location(box.header), decode_values(body)
     except LuaSyntaxError as exc:
         return f"box text is not inspect output: {exc}"
 

@@ -49,7 +49,7 @@ _LEVELS = {
 _WARN, _NOTICE = 5, 6
 MAX_ENTRY = 4096  # OpenResty's NGX_MAX_ERROR_STR: a longer entry is cut to 4095 bytes + "\n"
 
-# The context suffix, read from where it starts (see _suffix_start) to the end of the entry.
+# The context suffix, read from where it starts (see split_suffix) to the end of the entry.
 _SUFFIX = re.compile(
     r"(?:, context: (?P<context>ngx\.timer|[a-z_]+_by_lua\*))?"
     r"(?:, client: (?P<client>[^,\s]*), server: (?P<server>[^,\"]*)"
@@ -149,12 +149,11 @@ class ErrorLogParser(LineParser):
             m = _PREFIX.match(line, self._at)
             assert m is not None
         stamp, level, pid, conn = m.groups()
+        self.interrupt(out)
         rank = _LEVELS.get(level)
         if rank is None:  # `[word]` that is no level: not an entry
-            self.interrupt(out)
             self._junk.append((offset, line))
             return
-        self.interrupt(out)
         time = self._times.get(stamp)  # None for an impossible date (Feb 30): fine where no time is kept
         ms = m.end()
         boxes = self._boxes

@@ -17,8 +17,8 @@ Speed matters: a debug log carries boxes by the thousand, and sre costs tens of 
 `decode_values` first tries `_decode_as_json`: it masks the strings out, rewrites the remaining structure to
 JSON with a fixed number of `str.replace` calls and lets the C `json` module build the values. That covers the
 usual Event Hooks payload (plain double-quoted strings, identifier keys, pure tables). Anything else (escapes,
-`[key]`s, `<refs>`, mixed tables, nan, nil...) goes to `_decode_tokens`, the exact reader: a `findall` cuts
-each line into (key, value, comma) triples, and every non-blank character belongs to some token (the last
+`[key]`s, `<refs>`, mixed tables, nan, nil...) goes to `_decode_tokens`, the exact reader: one `findall` cuts
+the text into (key, value, comma) triples, and every non-blank character belongs to some token (the last
 alternative takes any stray one), so garbage is reported, never skipped. A property test holds the two equal.
 """
 
