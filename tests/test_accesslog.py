@@ -714,3 +714,16 @@ def test_status_in_header_strings_does_not_fool_the_skip() -> None:
     assert [(e.kind, getattr(e, "status", None)) for e in events] == [("http", 502)]
     assert stats["http_below_400"] == 2
     assert isinstance(events[0], Http) and events[0].offset == len(dumps(quiet)) + 1
+
+
+@pytest.mark.parametrize("started_at", [b"1e300", b"-1e20", b"99999999999999999999"])
+def test_file_log_start_time_out_of_range_gives_an_event_without_time(started_at: bytes) -> None:
+    line = b'{"request":{"method":"GET","uri":"/x"},"response":{"status":500},"started_at":' + started_at + b"}"
+    (event,) = parse_bytes(line + b"\n", "json")
+    assert isinstance(event, Http) and event.status == 500 and event.time is None
+
+
+def test_msec_out_of_range_gives_an_event_without_time() -> None:
+    fmt = compile_log_format('$msec "$request" $status')
+    (event,) = parse_bytes(b'99999999999999999999 "GET / HTTP/1.1" 502\n', "access", formats=(fmt,))
+    assert isinstance(event, Http) and event.status == 502 and event.time is None

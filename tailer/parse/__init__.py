@@ -51,7 +51,7 @@ class MixedParser(LineParser):
 
 
 def detect_format(sample: bytes, formats: tuple[LogFormat, ...] = BUILTIN) -> str:
-    """ "error", "access", "json" or "mixed", judged from the first lines of `sample`."""
+    """The format of a file ("error", "access", "json" or "mixed"), judged from the first lines of `sample`."""
     seen: Counter[str] = Counter()
     for line in sample.split(b"\n")[:_SAMPLE_LINES]:
         line = line.rstrip(b"\r")

@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
 from tailer.errors import ConfigError
 from tailer.events import Event, Http
 from tailer.parse.base import LineParser, ParseContext, container_prefix, text
-from tailer.parse.timestamps import AccessLogTimes
+from tailer.parse.timestamps import AccessLogTimes, epoch_time
 
 COMBINED = (
     '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"'
@@ -323,9 +323,4 @@ def _time(groups: dict[str, bytes | None], times: AccessLogTimes, zone: tzinfo) 
         except ValueError:
             return None
     msec = groups.get("msec")
-    if msec:
-        try:
-            return datetime.fromtimestamp(float(msec), UTC).astimezone(zone)
-        except (ValueError, OverflowError, OSError):  # a year past 9999
-            return None
-    return None
+    return epoch_time(float(msec), zone) if msec else None

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from typing import Any
 
 from tailer.events import Event, Http
 from tailer.parse.base import LineParser, container_prefix, text
+from tailer.parse.timestamps import epoch_time
 
 _STATUS = re.compile(rb'"status":(\d+)')
 
@@ -52,11 +52,9 @@ class FileLogParser(LineParser):
         response = _dict(r.get("response"))
         headers = _dict(request.get("headers"))
         started = r.get("started_at")
-        time = (
-            datetime.fromtimestamp(started / 1000, self.ctx.zone)
-            if isinstance(started, (int, float)) and not isinstance(started, bool)
-            else None
-        )
+        time = None
+        if isinstance(started, (int, float)) and not isinstance(started, bool):
+            time = epoch_time(started / 1000, self.ctx.zone)
         status = response.get("status")
         size = response.get("size")
         extra: dict[str, Any] = {
