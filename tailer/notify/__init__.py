@@ -1,0 +1,27 @@
+"""Notifiers: turn a `Message` into what a destination accepts, and say how its delivery went.
+
+    slack.py      Slack incoming webhook: mrkdwn escaping, Block Kit, size limits; reading Slack's answers
+    webhook.py    Kong Event Hooks `webhook` body (HMAC-signed) or a `webhook-custom` request
+    command.py    run a program with the alert as JSON on stdin (Kong's `lambda`, in spirit)
+    console.py    readable lines on stdout (Kong's `log` handler, in spirit): the default
+    transport.py  the only HTTP code; webhook URLs are secrets and are redacted everywhere
+    deliver.py    delivery rules: rate per webhook, 429 pauses, retries with backoff up to a deadline
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one attempt went: `sent`; `retry` (after `after` seconds if the destination said so); `dead`
+    (permanent: retrying cannot help). `reason` is for humans and never holds a secret."""
+
+    status: Literal["sent", "retry", "dead"]
+    reason: str = ""
+    after: float | None = None
+
+
+SENT = Outcome("sent", "ok")
