@@ -127,6 +127,16 @@ class ParseError(Event):
     reason: str
 
 
+@dataclass(slots=True)
+class Tally(Event):
+    """Requests the parser counted without making events of them (2xx/3xx by default), all logged in the
+    second `time`: rules that need every request (the 5xx share) count them. `raw` is empty."""
+
+    kind: ClassVar[str] = "tally"
+
+    count: int
+
+
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")

@@ -1,19 +1,27 @@
 """Where lines come from for one-shot reading: plain files, gzip files (by their magic bytes, so a rotated
-`error.log.2.gz` or a compressed file without the suffix both work) and standard input."""
+`error.log.2.gz` or a compressed file without the suffix both work) and standard input; and the events
+read from them (`FileEvents`), for `parse` and `replay`."""
 
 from __future__ import annotations
 
 import gzip
+import itertools
 import sys
 import zlib
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 from tailer.errors import InputError
+from tailer.events import Event
 from tailer.lines import DEFAULT_MAX_LINE, Chunk, LineBuffer
+from tailer.parse import ParseContext, detect_format, make_parser
+from tailer.parse.accesslog import BUILTIN, LogFormat
 
 READ_SIZE = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
+DETECT_SAMPLE = 64 * 1024  # bytes of complete lines that decide the format of a file
 
 
 def open_log(path: str) -> BinaryIO:
@@ -45,3 +53,52 @@ def read_chunks(
             break
         yield from lines.push(data)
     yield from lines.finish()
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read log files: the format ("auto" detects it per file), where events say they come from,
+    the access-log formats to try, the line cap."""
+
+    fmt: str
+    ctx: ParseContext  # `file` is filled in per file
+    log_formats: tuple[LogFormat, ...] = BUILTIN
+    max_line: int = DEFAULT_MAX_LINE
+
+
+class FileEvents:
+    """The events of one log file, in batches (one per chunk of lines), parsed with its detected format.
+    After iteration `fmt` and `stats` say what was read; `position()` says how far, in file bytes."""
+
+    def __init__(self, path: str, opts: ReadOptions) -> None:
+        self.path = path
+        self.opts = opts
+        self.fmt = opts.fmt
+        self.stats: Counter[str] = Counter()
+        self._raw: BinaryIO | None = None
+
+    def position(self) -> int:
+        """Bytes of the file read so far (compressed bytes for a .gz)."""
+        try:
+            return self._raw.tell() if self._raw is not None else 0
+        except (OSError, ValueError):
+            return 0
+
+    def __iter__(self) -> Iterator[list[Event]]:
+        ctx = replace(self.opts.ctx, file=self.path)
+        with open_log(self.path) as stream:
+            self._raw = getattr(stream, "fileobj", None) or stream
+            chunks = read_chunks(stream, self.path, self.opts.max_line)
+            head: list[Chunk] = []
+            if self.fmt == "auto":  # judge from the first complete lines; a cut line says nothing
+                for chunk in chunks:
+                    head.append(chunk)
+                    if sum(len(c.data) for c in head if not c.cut) >= DETECT_SAMPLE:
+                        break
+                sample = b"".join(c.data for c in head if not c.cut)[:DETECT_SAMPLE]
+                self.fmt = detect_format(sample, self.opts.log_formats)
+            parser = make_parser(self.fmt, ctx, self.opts.log_formats)
+            self.stats = parser.stats
+            for chunk in itertools.chain(head, chunks):
+                yield parser.feed(chunk)
+            yield parser.finish()

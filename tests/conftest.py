@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import UTC, tzinfo
 from typing import Any
 
-from tailer.events import Event
+from tailer.events import Event, Tally
 from tailer.lines import DEFAULT_MAX_LINE, LineBuffer
 from tailer.parse import ParseContext, detect_format, make_parser
 from tailer.parse.accesslog import BUILTIN, LogFormat
@@ -44,9 +44,11 @@ def parse_bytes(
     formats: tuple[LogFormat, ...] = BUILTIN,
     file: str = "test.log",
     max_line: int = DEFAULT_MAX_LINE,
+    tallies: bool = False,
 ) -> list[Event]:
     """Every event of `data` (whole, or a list of pieces as reads returned them), as `kong-tailer parse` makes
-    them: lines buffered, parser fed chunk by chunk, finished at the end."""
+    them: lines buffered, parser fed chunk by chunk, finished at the end. `Tally` events (counts of requests
+    not emitted) only with `tallies=True`."""
     reads = [data] if isinstance(data, bytes) else data
     if fmt == "auto":
         fmt = detect_format(b"".join(reads)[:65536], formats)
@@ -59,7 +61,7 @@ def parse_bytes(
     for chunk in lines.finish():
         events.extend(parser.feed(chunk))
     events.extend(parser.finish())
-    return events
+    return events if tallies else [e for e in events if type(e) is not Tally]
 
 
 def typed(v: Any) -> Any:

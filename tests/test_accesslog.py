@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tailer.errors import ConfigError
-from tailer.events import Event, Http, ParseError
+from tailer.events import Event, Http, ParseError, Tally
 from tailer.lines import LineBuffer
 from tailer.parse import ParseContext, detect_format, make_parser
 from tailer.parse.accesslog import BUILTIN, COMBINED, LogFormat, compile_log_format
@@ -47,8 +47,9 @@ def run(
     fmt: str = "access",
     emit_all: bool = False,
     zone: tzinfo = UTC,
+    tallies: bool = False,
 ) -> tuple[list[Event], Counter[str]]:
-    """Events and parser stats for `data`, fed the way the drivers feed it."""
+    """Events and parser stats for `data`, fed the way the drivers feed it (`Tally` events only if asked)."""
     parser = make_parser(fmt, ParseContext("access.log", HOST, zone, emit_all), formats)
     lines = LineBuffer()
     events: list[Event] = []
@@ -57,7 +58,7 @@ def run(
     for chunk in lines.finish():
         events.extend(parser.feed(chunk))
     events.extend(parser.finish())
-    return events, parser.stats
+    return (events if tallies else [e for e in events if not isinstance(e, Tally)]), parser.stats
 
 
 def only_http(events: list[Event]) -> Http:
@@ -332,7 +333,7 @@ def test_file_mixing_the_builtin_formats() -> None:
     data = b"\n".join(lines) + b"\n"
     assert detect_format(data) == "access"
     for pieces_data in (data, data.replace(b"\n", b"\r\n")):  # scanner path, and the per-line path
-        events, stats = run(pieces_data)
+        events, stats = run(pieces_data, tallies=True)
         assert [(e.status, e.request_id is not None) for e in events if isinstance(e, Http)] == [
             (429, True),
             (401, False),
@@ -341,10 +342,17 @@ def test_file_mixing_the_builtin_formats() -> None:
             (504, True),
             (499, True),
         ]
-        assert all(isinstance(e, Http) for e in events)
+        # The 2xx/3xx lines are counted, each in the second it was logged, in file order among the events.
+        tallies = [(e.offset, e.time, e.count) for e in events if isinstance(e, Tally)]
+        assert [e.kind for e in events].count("tally") + 6 == len(events)
+        assert tallies == [
+            (pieces_data.index(STREAM_200), datetime(2025, 1, 15, 10, 0, 5, tzinfo=UTC), 1),
+            (pieces_data.index(KONG_200), datetime(2025, 1, 15, 10, 0, 9, tzinfo=UTC), 1),
+            (pieces_data.index(COMBINED_301), datetime(2023, 1, 15, 10, 0, 2, tzinfo=UTC), 1),
+        ]
         assert stats["http_below_400"] == 3
         assert stats["lines"] == len(lines)
-        offsets = [e.offset for e in events]
+        offsets = [e.offset for e in events if isinstance(e, Http)]
         starts = [pieces_data.index(line) for line in (KONG_429, COMBINED_401, STREAM_502, COMBINED_503, KONG_504)]
         assert offsets[:5] == starts
 
@@ -415,8 +423,18 @@ def test_below_400_counted_when_fed_in_many_chunks() -> None:
     for i in range(0, len(data), 7):
         for chunk in buf.push(data[i : i + 7]):
             events.extend(parser.feed(chunk))
-    assert [getattr(e, "status", None) for e in events] == [502]
+    assert [e.status for e in events if isinstance(e, Http)] == [502]
     assert parser.stats["http_below_400"] == 3
+    per_second: Counter[datetime | None] = Counter()
+    for e in events:
+        if isinstance(e, Tally):
+            per_second[e.time] += e.count
+    whole, _ = run(data, tallies=True)
+    expected: Counter[datetime | None] = Counter()
+    for e in whole:
+        if isinstance(e, Tally):
+            expected[e.time] += e.count
+    assert per_second == expected and sum(expected.values()) == 3
 
 
 # =========================================================================== LogFormat.status_at

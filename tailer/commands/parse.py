@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from typing import TextIO
 
 from tailer.errors import InputError
-from tailer.events import Event
-from tailer.lines import DEFAULT_MAX_LINE, Chunk
-from tailer.parse import ParseContext, detect_format, make_parser
-from tailer.parse.accesslog import BUILTIN, LogFormat
-from tailer.sources import open_log, read_chunks
-
-DETECT_SAMPLE = 64 * 1024  # bytes of complete lines that decide the format of a file
+from tailer.events import Tally
+from tailer.sources import FileEvents, ReadOptions
 
 
-@dataclass(frozen=True)
-class ParseOptions:
-    fmt: str  # "auto" or one of tailer.parse.FORMATS
-    ctx: ParseContext  # `file` is filled in per file
-    log_formats: tuple[LogFormat, ...] = BUILTIN
-    max_line: int = DEFAULT_MAX_LINE
-
-
-def run_parse(paths: Sequence[str], opts: ParseOptions, out: TextIO, err: TextIO) -> int:
+def run_parse(paths: Sequence[str], opts: ReadOptions, out: TextIO, err: TextIO) -> int:
     """Parse each file in turn; 0, or 2 if a file could not be opened or read (the others are still read)."""
     status = 0
     for path in paths:
@@ -40,32 +25,22 @@ def run_parse(paths: Sequence[str], opts: ParseOptions, out: TextIO, err: TextIO
     return status
 
 
-def _parse_one(path: str, opts: ParseOptions, out: TextIO) -> str:
-    ctx = replace(opts.ctx, file=path)
+def _parse_one(path: str, opts: ReadOptions, out: TextIO) -> str:
     kinds: Counter[str] = Counter()
-    with open_log(path) as stream:
-        chunks = read_chunks(stream, path, opts.max_line)
-        fmt = opts.fmt
-        head: list[Chunk] = []
-        if fmt == "auto":  # judge from the first complete lines; a cut line says nothing
-            for chunk in chunks:
-                head.append(chunk)
-                if sum(len(c.data) for c in head if not c.cut) >= DETECT_SAMPLE:
-                    break
-            fmt = detect_format(b"".join(c.data for c in head if not c.cut)[:DETECT_SAMPLE], opts.log_formats)
-        parser = make_parser(fmt, ctx, opts.log_formats)
+    events = FileEvents(path, opts)
+    for batch in events:
+        for event in batch:
+            if type(event) is Tally:  # counts of requests not emitted: in the summary already
+                continue
+            kinds[event.kind] += 1
+            out.write(event.to_json())
+            out.write("\n")
+    return f"{path}: {events.fmt} log, " + file_summary(events.stats, kinds)
 
-        def emit(events: list[Event]) -> None:
-            for event in events:
-                kinds[event.kind] += 1
-                out.write(event.to_json())
-                out.write("\n")
 
-        for chunk in itertools.chain(head, chunks):
-            emit(parser.feed(chunk))
-        emit(parser.finish())
-    stats = parser.stats
-    by_kind = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()) if k != "parse_error") or "none"
+def file_summary(stats: Counter[str], kinds: Counter[str]) -> str:
+    """`63 lines; events: error 3, http 5; 0 parse errors; not emitted (use --all): ...`"""
+    by_kind = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()) if k not in ("parse_error", "tally")) or "none"
     skipped = [
         f"{n} {what}"
         for what, n in (
@@ -74,6 +49,6 @@ def _parse_one(path: str, opts: ParseOptions, out: TextIO) -> str:
         )
         if n
     ]
-    return f"{path}: {fmt} log, {stats['lines']} lines; events: {by_kind}; {kinds['parse_error']} parse errors" + (
+    return f"{stats['lines']} lines; events: {by_kind}; {kinds['parse_error']} parse errors" + (
         f"; not emitted (use --all): {', '.join(skipped)}" if skipped else ""
     )

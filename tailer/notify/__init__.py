@@ -1,11 +1,11 @@
 """Notifiers: turn a `Message` into what a destination accepts, and say how its delivery went.
 
-    slack.py      Slack incoming webhook: mrkdwn escaping, Block Kit, size limits; reading Slack's answers
-    webhook.py    Kong Event Hooks `webhook` body (HMAC-signed) or a `webhook-custom` request
-    command.py    run a program with the alert as JSON on stdin (Kong's `lambda`, in spirit)
-    console.py    readable lines on stdout (Kong's `log` handler, in spirit): the default
-    transport.py  the only HTTP code; webhook URLs are secrets and are redacted everywhere
-    deliver.py    delivery rules: rate per webhook, 429 pauses, retries with backoff up to a deadline
+slack.py      Slack incoming webhook: mrkdwn escaping, Block Kit, size limits; reading Slack's answers
+webhook.py    Kong Event Hooks `webhook` body (HMAC-signed) or a `webhook-custom` request
+command.py    run a program with the alert as JSON on stdin (Kong's `lambda`, in spirit)
+console.py    readable lines on stdout (Kong's `log` handler, in spirit): the default
+transport.py  the only HTTP code; webhook URLs are secrets and are redacted everywhere
+deliver.py    delivery rules: rate per webhook, 429 pauses, retries with backoff up to a deadline
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from collections import Counter
 
 from tailer.errors import ConfigError
 from tailer.events import Event
+from tailer.lines import Chunk
 from tailer.parse.accesslog import BUILTIN, AccessLogParser, LogFormat
 from tailer.parse.base import LineParser, ParseContext, container_prefix
 from tailer.parse.errorlog import PREFIX_ANYWHERE, ErrorLogParser
@@ -43,11 +44,16 @@ class MixedParser(LineParser):
         if not self.access.read(line, offset, out):
             self.error.line(line, offset, out)  # a continuation of the latest error entry, or junk
 
+    def feed(self, chunk: Chunk) -> list[Event]:
+        out = super().feed(chunk)
+        self.access.flush_tallies(out)
+        return out
+
     def interrupt(self, out: list[Event]) -> None:
         self.error.interrupt(out)
 
     def finish(self) -> list[Event]:
-        return self.error.finish()
+        return self.access.finish() + self.error.finish()
 
 
 def detect_format(sample: bytes, formats: tuple[LogFormat, ...] = BUILTIN) -> str:

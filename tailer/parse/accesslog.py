@@ -18,7 +18,8 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from tailer.errors import ConfigError
-from tailer.events import Event, Http
+from tailer.events import Event, Http, Tally
+from tailer.lines import Chunk
 from tailer.parse.base import LineParser, ParseContext, container_prefix, text
 from tailer.parse.timestamps import AccessLogTimes, epoch_time
 
@@ -88,6 +89,11 @@ class LogFormat:
     scan: re.Pattern[bytes] | None  # b"\n" + a line that is not a 1xx-3xx request (see LineParser.scanner)
     fields: dict[str, str | None]  # Http field → the variable (group) that gives it in this format
     extra: tuple[str, ...]  # the variables that go to Http.extra
+
+    @property
+    def bracket_time(self) -> bool:
+        """`[$time_local]` in the format: the first `[` of a line usually opens the time."""
+        return "[$time_local]" in self.source
 
     def status_at(self, line: bytes) -> int | None:
         """The status found by counting quotes, or None if this format or line does not allow it."""
@@ -190,20 +196,91 @@ class AccessLogParser(LineParser):
         self.formats = formats
         self._current = formats[0]  # the format that read the latest line: tried first
         self._times = AccessLogTimes()
+        self._held: list[tuple[int, bytes]] = []  # 1xx-3xx lines read one at a time, not yet tallied
 
     def scanner(self) -> re.Pattern[bytes] | None:
         return None if self.ctx.emit_all else self._current.scan
 
-    def skipped(self, lines: int, out: list[Event]) -> None:
-        self.stats["http_below_400"] += lines
+    def skipped(self, buf: bytes, start: int, end: int, offset: int, out: list[Event]) -> None:
+        self.stats["http_below_400"] += buf.count(b"\n", start, end)
+        self.flush_tallies(out)
+        self._tally(buf, start, end, offset, out)
+
+    def feed(self, chunk: Chunk) -> list[Event]:
+        out = super().feed(chunk)
+        self.flush_tallies(out)
+        return out
+
+    def finish(self) -> list[Event]:
+        out: list[Event] = []
+        self.flush_tallies(out)
+        return out
+
+    def _tally(self, buf: bytes, start: int, end: int, offset: int, out: list[Event]) -> None:
+        """`Tally` events for the skipped lines `buf[start:end]`, one per second they were logged in: when
+        the first and last line share a stamp, all do (an access log is written in time order); otherwise
+        the region is halved until they do. A few stamps per region, not one per line."""
+        first_end = buf.find(b"\n", start + 1, end)
+        last = buf.rfind(b"\n", start, end)
+        stamp = self._stamp(buf[last + 1 : end])
+        if first_end == -1 or self._stamp(buf[start + 1 : first_end]) == stamp:
+            count = buf.count(b"\n", start, end)
+            time = self._stamp_time(stamp)
+            previous = out[-1] if out else None
+            if type(previous) is Tally and previous.time == time:
+                previous.count += count
+            else:
+                out.append(Tally(time, self.ctx.host, self.ctx.file, offset + start, "", count))
+            return
+        middle = buf.find(b"\n", (start + end) // 2, end)
+        if middle <= start:
+            middle = last
+        self._tally(buf, start, middle, offset, out)
+        self._tally(buf, middle, end, offset, out)
+
+    def _stamp(self, line: bytes) -> bytes | None:
+        """The time text of an access-log line, found the quick way when the format allows."""
+        if self._current.bracket_time:
+            i = line.find(b"[")
+            if i >= 0 and line[i + 27 : i + 28] == b"]":
+                return line[i + 1 : i + 27]
+        m = self._match(line)
+        if m is None:
+            return None
+        groups = m.groupdict()
+        return groups.get("time_local") or groups.get("time_iso8601") or groups.get("msec")
+
+    def _stamp_time(self, stamp: bytes | None) -> datetime | None:
+        if not stamp:
+            return None
+        if len(stamp) == 26:
+            return self._times.get(stamp)
+        return _time({"time_iso8601" if b"T" in stamp else "msec": stamp}, self._times, self.ctx.zone)
+
+    def _hold(self, line: bytes, offset: int) -> None:
+        """A 1xx-3xx line read on its own: tallied before the next event, or at the end of the chunk."""
+        self._held.append((offset, line))
+
+    def flush_tallies(self, out: list[Event]) -> None:
+        """Tally the held lines now, one `Tally` per run of lines logged in the same second."""
+        for offset, line in self._held:
+            time = self._stamp_time(self._stamp(line))
+            previous = out[-1] if out else None
+            if type(previous) is Tally and previous.time == time:
+                previous.count += 1
+            else:
+                out.append(Tally(time, self.ctx.host, self.ctx.file, offset, "", 1))
+        self._held.clear()
 
     def scanned(self, m: re.Match[bytes], offset: int, out: list[Event]) -> None:
         line = m.group()[1:]
         if not self._read_full(line, offset, out) and line.strip():
+            self.flush_tallies(out)
             out.append(self._not_access(line, offset))
 
     def line(self, line: bytes, offset: int, out: list[Event]) -> None:
         if not self.read(line, offset, out) and line.strip():
+            self.flush_tallies(out)
             out.append(self._not_access(line, offset))
 
     def _not_access(self, line: bytes, offset: int) -> Event:
@@ -219,6 +296,7 @@ class AccessLogParser(LineParser):
         status = self._current.status_at(line)
         if status is not None and status < 400 and not self.ctx.emit_all:
             self.stats["http_below_400"] += 1
+            self._hold(line, offset)
             return True
         return self._read_full(line, offset, out)
 
@@ -232,7 +310,9 @@ class AccessLogParser(LineParser):
         event = _http_event(m, self._current, self.ctx, offset, line, self._times)
         if event.status < 400 and not self.ctx.emit_all:
             self.stats["http_below_400"] += 1
+            self._hold(line, offset)
         else:
+            self.flush_tallies(out)
             out.append(event)
         return True
 

@@ -112,18 +112,19 @@ class LineParser:
         for m in scan.finditer(buf):
             start = m.start()
             if start != expected:
-                self.skipped(buf.count(b"\n", expected, start), out)
+                self.skipped(buf, expected, start, offset, out)
             expected = m.end()
             scanned(m, offset + start, out)
         if expected != len(buf):
-            self.skipped(buf.count(b"\n", expected), out)
+            self.skipped(buf, expected, len(buf), offset, out)
 
     def scanned(self, m: re.Match[bytes], offset: int, out: list[Event]) -> None:
         """Read a line that `scanner()` matched (the match starts with the newline before it)."""
         self.line(m.group()[1:], offset, out)
 
-    def skipped(self, lines: int, out: list[Event]) -> None:
-        """`lines` lines were passed over by `scanner()`."""
+    def skipped(self, buf: bytes, start: int, end: int, offset: int, out: list[Event]) -> None:
+        """The lines `buf[start:end]` (each preceded by its b"\\n") were passed over by `scanner()`;
+        the line whose newline is at `buf[i]` starts at byte `offset + i` of the file."""
 
     def line(self, line: bytes, offset: int, out: list[Event]) -> None:
         """Read one line (without its newline) that starts at byte `offset`."""

@@ -132,11 +132,11 @@ class ErrorLogParser(LineParser):
                     return
         self.line(m.group()[1:], offset, out)
 
-    def skipped(self, lines: int, out: list[Event]) -> None:
+    def skipped(self, buf: bytes, start: int, end: int, offset: int, out: list[Event]) -> None:
         # Plain entries below warn: they end the entry before them and swallow continuation lines.
         self.interrupt(out)
         self._entry = _SKIP
-        self.stats["entries_below_warn"] += lines
+        self.stats["entries_below_warn"] += buf.count(b"\n", start, end)
 
     def line(self, line: bytes, offset: int, out: list[Event]) -> None:
         m = _PREFIX.match(line, self._at)

@@ -1,0 +1,224 @@
+"""`kong-tailer replay`: the rules over whole log files, as the daemon would have run them.
+
+The files' events are merged in time order (so `error.log.2.gz error.log.1 error.log`, or an error log and its
+access log, are read as one timeline), go through the same `Pipeline` as the daemon's, and each message that
+comes out is printed (dry run) or collected and delivered (`--send`). A summary per rule goes to stderr.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any, TextIO
+
+import click
+
+from tailer.alerts import Message
+from tailer.commands.parse import file_summary
+from tailer.errors import ConfigError, InputError
+from tailer.events import Error, Event, EventHook, Inspect
+from tailer.notify import console, slack
+from tailer.notify.build import destination_for, policy_for
+from tailer.notify.deliver import Deliverer, Job
+from tailer.notify.payload import alert_json
+from tailer.notify.webhook import build_request
+from tailer.pipeline import Pipeline
+from tailer.rules.load import load_rules
+from tailer.rules.model import NotifierConfig
+from tailer.sources import FileEvents, ReadOptions
+
+BATCH = 2048  # events handed to the pipeline at a time
+PROGRESS_FROM = 32 << 20  # show a progress bar on a terminal for inputs larger than this many bytes
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    rules: str
+    read: ReadOptions
+    only: tuple[str, ...] = ()
+    send: bool = False
+    since: datetime | None = None
+    until: datetime | None = None
+    as_json: bool = False
+
+
+def parse_time(text: str | None, zone: tzinfo, option: str) -> datetime | None:
+    """An ISO 8601 time (`2025-01-15T10:00`, `2025-01-15 10:00:00+01:00`); without an offset, in `zone`."""
+    if text is None:
+        return None
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: not an ISO 8601 time (e.g. 2025-01-15T10:00:00+00:00)") from None
+    return t if t.tzinfo is not None else t.replace(tzinfo=zone)
+
+
+def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: TextIO) -> int:
+    ruleset = load_rules(opts.rules, opts.only)
+    pipeline = Pipeline(ruleset)
+    files = [FileEvents(path, opts.read) for path in paths]
+    for path in paths:
+        if path != "-" and not os.access(path, os.R_OK):
+            raise InputError(f"{path}: cannot open: {'no such file' if not os.path.exists(path) else 'not readable'}")
+    sent: list[Message] = []
+
+    def emit(messages: list[Message]) -> None:
+        for message in messages:
+            if opts.send:
+                sent.append(message)
+            elif opts.as_json:
+                out.write(json.dumps(_json(message, ruleset.notifiers[message.notifier]), ensure_ascii=False) + "\n")
+            else:
+                out.write(_preview(message, ruleset.notifiers[message.notifier]) + "\n\n")
+
+    batch: list[Event] = []
+    with _progress(files, err) as advance:
+        for event in _timeline(files, opts.since, opts.until):
+            batch.append(event)
+            if len(batch) >= BATCH:
+                emit(pipeline.feed(batch))
+                batch = []
+                advance()
+        emit(pipeline.feed(batch))
+        emit(pipeline.finish())
+    for f in files:
+        kinds: Counter[str] = Counter()
+        err.write(f"kong-tailer: {f.path}: {f.fmt} log, {file_summary(f.stats, kinds).split('; events')[0]}\n")
+    _summary(pipeline, err)
+    if not opts.send:
+        return 0
+    return _deliver(sent, ruleset.notifiers, out, err)
+
+
+def _timeline(files: list[FileEvents], since: datetime | None, until: datetime | None) -> Iterator[Event]:
+    """The events of all files in time order (each file's own order kept), within [since, until)."""
+    streams = [_keyed(f, i) for i, f in enumerate(files)]
+    merged = streams[0] if len(streams) == 1 else heapq.merge(*streams)
+    for *_, event in merged:
+        if since is not None or until is not None:
+            t = event.time
+            if t is None or (since is not None and t < since) or (until is not None and t >= until):
+                continue
+        yield event
+
+
+def _keyed(f: FileEvents, index: int) -> Iterator[tuple[float, int, int, int, Event]]:
+    """Events with a sort key: time (an event without one takes the time before it), then the error log
+    before the access log within a second (Kong writes the error entry first), then file and position."""
+    t = 0.0
+    n = 0
+    for batch in f:
+        for event in batch:
+            if event.time is not None:
+                t = event.time.timestamp()
+            n += 1
+            yield t, 0 if isinstance(event, Error | EventHook | Inspect) else 1, index, n, event
+
+
+class _progress:
+    """A progress bar over the files' bytes, on a terminal, for inputs large enough to wait for."""
+
+    def __init__(self, files: list[FileEvents], err: TextIO) -> None:
+        self.files = files
+        sizes = [os.path.getsize(f.path) if f.path != "-" and os.path.isfile(f.path) else 0 for f in files]
+        self.total = sum(sizes)
+        self.bar: Any = None
+        if err.isatty() and self.total >= PROGRESS_FROM:
+            self.bar = click.progressbar(length=self.total, label="replaying", file=err)
+        self.done = 0
+
+    def __enter__(self) -> Any:
+        if self.bar is None:
+            return lambda: None
+        self.bar.__enter__()
+
+        def advance() -> None:
+            position = sum(f.position() for f in self.files)
+            self.bar.update(position - self.done)
+            self.done = position
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+def _preview(message: Message, config: NotifierConfig) -> str:
+    """A message as a person reads it: what the notifier would show or send."""
+    rules = ", ".join(dict.fromkeys(a.rule.name for a in message.alerts))
+    head = f"── {config.name} ({config.type}) · {message.time.isoformat()} · {rules} · {message.count} event(s)"
+    payload = _payload(message, config)
+    if config.type == "slack":
+        body = slack.render_text(message)
+    elif isinstance(payload, str):
+        body = payload
+    else:
+        body = json.dumps(payload, ensure_ascii=False, indent=2)
+    return f"{head}\n{body}"
+
+
+def _payload(message: Message, config: NotifierConfig) -> Any:
+    """What would be sent: the Slack JSON, the webhook body, the command's stdin, the console line."""
+    if config.type == "slack":
+        return slack.render(message)
+    if config.type == "console":
+        return console.format_message(message)
+    if config.type == "webhook":
+        request = build_request(message, {**config.options, "url": "http://preview.invalid/"})
+        try:
+            return json.loads(request.content)
+        except ValueError:
+            return request.content.decode("utf-8", "replace")
+    return alert_json(message)
+
+
+def _json(message: Message, config: NotifierConfig) -> dict[str, Any]:
+    return {
+        "notifier": config.name,
+        "type": config.type,
+        "key": message.key,
+        "time": message.time.isoformat(),
+        "rules": sorted({a.rule.name for a in message.alerts}),
+        "alerts": len(message.alerts),
+        "count": message.count,
+        "payload": _payload(message, config),
+    }
+
+
+def _summary(pipeline: Pipeline, err: TextIO) -> None:
+    for name, stats in pipeline.stats().items():
+        suppressed = ", ".join(
+            f"{n} by {reason}" for reason, n in sorted(stats.items()) if reason not in ("matched", "alerts") and n
+        )
+        err.write(
+            f"kong-tailer: rule {name}: {stats['matched']} matched, {stats['alerts']} alerts"
+            + (f"; suppressed: {suppressed}" if suppressed else "")
+            + "\n"
+        )
+
+
+def _deliver(messages: list[Message], notifiers: dict[str, NotifierConfig], out: TextIO, err: TextIO) -> int:
+    by_notifier: dict[str, list[Message]] = {}
+    for m in messages:
+        by_notifier.setdefault(m.notifier, []).append(m)
+    jobs: list[Job] = []
+    for name, batch in by_notifier.items():
+        destination, warning = destination_for(notifiers[name], os.environ, out)
+        if warning:
+            err.write(f"kong-tailer: warning: {warning}\n")
+        jobs.append((destination, batch, policy_for(notifiers[name])))
+    results = Deliverer().deliver_all(jobs)
+    status = 0
+    for name, rs in results.items():
+        dead = [r for r in rs if r.outcome.status != "sent"]
+        err.write(f"kong-tailer: {name}: {len(rs) - len(dead)} sent, {len(dead)} failed\n")
+        for r in dead:
+            err.write(f"kong-tailer: {name}: message {r.key[:12]} not delivered: {r.outcome.reason}\n")
+            status = 1
+    return status

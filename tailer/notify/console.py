@@ -1,0 +1,30 @@
+"""Readable lines on stdout (Kong's `log` handler, in spirit): the default notifier.
+
+One line per alert: `2026-11-22T10:00:03+00:00 host-1 [rule] text (×3)`. Values are not escaped for any
+markup, but every line is made single and free of terminal control characters, so a log value cannot move the
+cursor, recolour the terminal or forge a line of its own.
+"""
+
+from __future__ import annotations
+
+from tailer.alerts import Alert, Message
+from tailer.notify.summary import capped, count_suffix, one_line, tally, when
+from tailer.template import no_escape
+
+MAX_LINES = 20  # alerts listed in a digest before "+N more"
+
+
+def format_message(message: Message) -> str:
+    """The message as text: one line for one alert; for a digest, a header line then one line per alert."""
+    if len(message.alerts) == 1:
+        return format_alert(message.alerts[0])
+    head = one_line(f"{when(message.time)} digest for {message.notifier}: {tally(message.alerts)} held back")
+    return "\n".join([head, *("  " + line for line in capped(message.alerts, MAX_LINES, format_alert))])
+
+
+def format_alert(alert: Alert) -> str:
+    """One alert on one line."""
+    text = alert.render("text", no_escape)
+    return one_line(
+        f"{when(alert.time)} {alert.event.host} [{alert.rule.name}] {text}{count_suffix(alert, spans=False)}"
+    )

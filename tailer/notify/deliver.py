@@ -1,0 +1,278 @@
+"""Delivery rules: a rate per destination, pauses on 429, retries with backoff up to a deadline, dead letters.
+
+One attempt gives an `Outcome`; `decide` (pure) turns it into the next action, so that a persistent outbox can
+reuse it:
+
+    sent                         done
+    dead                         dead: logged at ERROR (key and reason, never the URL); the next message goes on
+    retry with `after` (429)     wait max(after, 1 s), capped at `max_retry_after`
+    retry without `after`        wait backoff(attempt): jittered exponential, base * 2**attempt up to `backoff_cap`
+    next attempt past deadline   dead: "gave up after N attempts over S s: <last reason>"
+
+The deadline is `retry_for` seconds from a message's first attempt, and 429 pauses count toward it (a webhook
+that rate-limits us for an hour is as good as down). A 429 without a readable Retry-After gets the backoff.
+Every attempt, retries included, first takes a token from the destination's bucket (`rate` per second, `burst`).
+Messages to one destination go in order, one at a time: waiting on one message pauses its whole destination,
+as Slack asks. `Deliverer.deliver_all` runs each destination in a thread of its own, so a slow or paused
+webhook holds up no other.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TextIO
+
+from tailer.alerts import Message
+from tailer.notify import SENT, Outcome
+from tailer.notify.command import run_command
+from tailer.notify.transport import Transport, TransportError, classify_http, failure_reason
+from tailer.notify.webhook import Request, build_request
+
+log = logging.getLogger("tailer.deliver")
+
+MIN_PAUSE = 1.0  # seconds a 429 pauses a destination at least, whatever its Retry-After says
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    rate: float | None = 1.0  # attempts per second per destination; None: no limit
+    burst: int = 1
+    timeout: float = 10.0  # seconds for one HTTP request or command run
+    max_retry_after: float = 300.0
+    retry_for: float = 3600.0  # seconds from a message's first attempt until it is given up
+    backoff_base: float = 1.0
+    backoff_cap: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Literal["done", "wait", "dead"]
+    outcome: Outcome
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    key: str
+    outcome: Outcome  # final: sent or dead
+    attempts: int
+
+
+def backoff(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Seconds before retry number `attempt + 1`: exponential, capped, with jitter of up to half."""
+    return min(cap, base * 2.0 ** min(attempt, 64)) * rng.uniform(0.5, 1.0)
+
+
+def decide(outcome: Outcome, *, attempts: int, elapsed: float, policy: DeliveryPolicy, rng: random.Random) -> Decision:
+    """What to do after `attempts` attempts over `elapsed` seconds, the last of which gave `outcome`."""
+    if outcome.status == "sent":
+        return Decision("done", outcome)
+    if outcome.status == "dead":
+        return Decision("dead", outcome)
+    if outcome.after is not None:
+        delay = min(policy.max_retry_after, max(outcome.after, MIN_PAUSE))
+    else:
+        delay = backoff(attempts - 1, policy.backoff_base, policy.backoff_cap, rng)
+    if elapsed + delay > policy.retry_for:
+        reason = f"gave up after {attempts} attempts over {elapsed:.1f} s: {outcome.reason}"
+        return Decision("dead", Outcome("dead", reason))
+    return Decision("wait", outcome, delay)
+
+
+class TokenBucket:
+    """`rate` tokens a second, at most `burst` saved up; starts full."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = max(1, burst)
+        self.clock = clock
+        self.tokens = float(self.burst)
+        self.updated = clock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+
+    def wait_time(self) -> float:
+        """Seconds until a token is there (0 when one is)."""
+        self._refill()
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+    def take(self) -> None:
+        self._refill()
+        self.tokens -= 1
+
+
+class Destination(Protocol):
+    """Where a notifier's messages go. `attempt` makes one try and never raises for a failed delivery."""
+
+    @property
+    def name(self) -> str: ...
+
+    def attempt(self, message: Message) -> Outcome: ...
+
+
+Classify = Callable[[int, dict[str, str], str], Outcome]
+
+
+def _exchange(transport: Transport, request: Request, classify: Classify) -> Outcome:
+    try:
+        response = transport.send(
+            request.method, request.url, headers=request.headers, content=request.content, params=request.params
+        )
+    except TransportError as exc:
+        return Outcome("retry", exc.reason)
+    return classify(response.status, response.headers, response.body)
+
+
+class SlackDestination:
+    """A Slack incoming webhook: POST the Block Kit message as JSON."""
+
+    def __init__(
+        self,
+        url: str,
+        transport: Transport,
+        *,
+        render: Callable[[Message], Any] | None = None,
+        name: str = "slack",
+    ) -> None:
+        self.url = url
+        self.transport = transport
+        self.render = render
+        self.name = name
+
+    def attempt(self, message: Message) -> Outcome:
+        from tailer.notify import slack  # written alongside; imported late to keep this module light
+
+        payload = (self.render or slack.render)(message)
+        content = json.dumps(payload, ensure_ascii=False).encode()
+        request = Request("POST", self.url, {"content-type": "application/json"}, content, None)
+        return _exchange(self.transport, request, slack.classify)
+
+
+class WebhookDestination:
+    """A Kong Event Hooks style webhook (`webhook.build_request`)."""
+
+    def __init__(self, options: dict[str, Any], transport: Transport, *, name: str = "webhook") -> None:
+        self.options = options
+        self.transport = transport
+        self.name = name
+
+    def attempt(self, message: Message) -> Outcome:
+        return _exchange(self.transport, build_request(message, self.options), classify_http)
+
+
+class CommandDestination:
+    """A program run with the alert JSON (`payload.alert_json`) on stdin."""
+
+    def __init__(
+        self, argv: Sequence[str], timeout: float, *, env: dict[str, str] | None = None, name: str = "command"
+    ) -> None:
+        self.argv = tuple(argv)
+        self.timeout = timeout
+        self.env = env
+        self.name = name
+
+    def attempt(self, message: Message) -> Outcome:
+        from tailer.notify.payload import alert_json
+
+        stdin = json.dumps(alert_json(message), ensure_ascii=False, default=str).encode()
+        return run_command(self.argv, stdin, self.timeout, self.env)
+
+
+class ConsoleDestination:
+    """Readable lines on a stream (stdout by default); always sent."""
+
+    def __init__(self, stream: TextIO, *, name: str = "console") -> None:
+        self.stream = stream
+        self.name = name
+
+    def attempt(self, message: Message) -> Outcome:
+        from tailer.notify.console import format_message
+
+        self.stream.write(format_message(message) + "\n")
+        self.stream.flush()
+        return SENT
+
+
+Job = tuple[Destination, list[Message], DeliveryPolicy]
+
+
+class Deliverer:
+    """Runs the delivery rules. `clock`, `sleep` and `rng` are injectable for tests."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+
+    def deliver(
+        self, destination: Destination, messages: Iterable[Message], policy: DeliveryPolicy = DeliveryPolicy()
+    ) -> list[Result]:
+        """Deliver `messages` in order; one final Result each (sent or dead)."""
+        bucket = TokenBucket(policy.rate, policy.burst, self.clock) if policy.rate else None
+        return [self._deliver_one(destination, m, policy, bucket) for m in messages]
+
+    def deliver_all(self, jobs: Sequence[Job]) -> dict[str, list[Result]]:
+        """Deliver every job at once, one thread per destination; results by destination name."""
+        names = [destination.name for destination, _, _ in jobs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"destination names must be distinct: {names}")
+        results: dict[str, list[Result]] = {}
+
+        def run(destination: Destination, messages: list[Message], policy: DeliveryPolicy) -> None:
+            results[destination.name] = self.deliver(destination, messages, policy)
+
+        threads = [threading.Thread(target=run, args=job, name=f"deliver-{job[0].name}") for job in jobs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
+
+    def _deliver_one(
+        self, destination: Destination, message: Message, policy: DeliveryPolicy, bucket: TokenBucket | None
+    ) -> Result:
+        first = self.clock()
+        attempts = 0
+        while True:
+            if bucket is not None:
+                self._pause(bucket.wait_time())
+                bucket.take()
+            outcome = self._attempt(destination, message)
+            attempts += 1
+            decision = decide(outcome, attempts=attempts, elapsed=self.clock() - first, policy=policy, rng=self.rng)
+            if decision.action != "wait":
+                break
+            log.warning(
+                "%s: message %s: retry in %.1f s: %s", destination.name, message.key, decision.delay, outcome.reason
+            )
+            self._pause(decision.delay)
+        if decision.action == "dead":
+            log.error("%s: message %s not delivered: %s", destination.name, message.key, decision.outcome.reason)
+        return Result(message.key, decision.outcome, attempts)
+
+    def _attempt(self, destination: Destination, message: Message) -> Outcome:
+        """One attempt; a bug in a destination dead-letters the message instead of stopping delivery."""
+        try:
+            return destination.attempt(message)
+        except Exception as exc:
+            log.debug("%s: message %s: attempt failed", destination.name, message.key, exc_info=True)
+            return Outcome("dead", f"internal error: {failure_reason(exc)}")
+
+    def _pause(self, seconds: float) -> None:
+        if seconds > 0:
+            self.sleep(seconds)

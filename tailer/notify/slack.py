@@ -1,0 +1,197 @@
+"""Slack incoming webhook: escaping, Block Kit payload and size limits; reading Slack's answers (`classify`).
+
+Rule text (`text`, `title`) is the rule author's and trusted: `<!here>` or `<https://...|label>` written there
+stays live. Every value from a log goes through `escape`, so `<!channel>` in a consumer name shows as text and
+pings nobody. mrkdwn text objects are `verbatim`, so Slack does not turn a plain `@here` or `#channel` of a
+value into a mention or link either; `<...>` written by the rule author still works. Limits are applied after
+escaping, and a cut never splits an entity (`&amp;`) or leaves half a `<...>` sequence.
+
+A message is laid out once as a `Card` (escaped text, no Slack structure), then written as blocks (`render`)
+or as lines for a dry run (`render_text`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tailer.alerts import Alert, Message
+from tailer.notify import Outcome
+from tailer.notify.summary import by_rule, capped, controls, count_suffix, fields, origin, span, tally
+from tailer.notify.transport import classify_http, describe
+
+MARKER = "… (truncated)"
+PLACEHOLDER = "-"  # Slack refuses an empty text object
+
+MAX_BLOCKS = 50
+MAX_TEXT = 3000  # a section's text, a context element, and the message's fallback `text`
+MAX_FIELD = 2000
+MAX_FIELDS = 10
+MAX_HEADER = 150
+MAX_LINE = 200  # one listed alert (a group member, a digest entry)
+MAX_MEMBERS = 10  # group members listed before "+N more"
+MAX_PER_RULE = 3  # alerts listed per rule in a digest
+MAX_RULES = MAX_BLOCKS - 5  # rule sections in a digest; the rest are summed in one more section
+
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "`": "ˋ"})
+
+
+def escape(text: str) -> str:
+    """An untrusted value as mrkdwn text: `&`, `<`, `>` as entities (nothing else), backtick as `ˋ` so it
+    cannot close a code span, control characters other than tab and newline made visible and inert."""
+    return controls(text).translate(_ESCAPES)
+
+
+def plain(text: str) -> str:
+    """An untrusted value as plain_text (a header): no markup to escape, only control characters."""
+    return controls(text)
+
+
+def truncate(text: str, limit: int, marker: str = MARKER, *, markup: bool = True) -> str:
+    """`text` cut to at most `limit` characters, `marker` included. With `markup`, the cut never splits an
+    entity (`&amp;`, `&lt;`, `&gt;`) or leaves an unclosed `<...` sequence: it moves back before it."""
+    if len(text) <= limit:
+        return text
+    if limit <= len(marker):
+        return marker[:limit]
+    kept = text[: limit - len(marker)]
+    if markup:
+        kept = _whole(kept)
+    return kept + marker
+
+
+def _whole(kept: str) -> str:
+    """`kept` without a trailing partial entity or unclosed `<...` sequence."""
+    amp = kept.rfind("&", max(0, len(kept) - 4))  # an entity is at most 5 characters long (`&amp;`)
+    if amp >= 0 and ";" not in kept[amp:]:
+        kept = kept[:amp]
+    lt = kept.rfind("<")
+    if lt > kept.rfind(">"):
+        kept = kept[:lt]
+    return kept
+
+
+@dataclass(slots=True)
+class Card:
+    """A message laid out, escaped for Slack, before it is written as blocks or lines."""
+
+    fallback: str  # the message's `text`: notifications and clients without blocks
+    title: str  # plain text
+    sections: list[str]  # mrkdwn
+    context: str  # mrkdwn
+    fields: list[tuple[str, str]] = field(default_factory=list)  # (label, escaped value)
+
+
+def card(message: Message) -> Card:
+    """The message laid out: one alert, or a digest of several."""
+    if len(message.alerts) == 1:
+        return _single(message.alerts[0], message.key)
+    return _digest(message)
+
+
+def _single(alert: Alert, key: str) -> Card:
+    text = alert.render("text", escape)
+    suffix = count_suffix(alert)
+    fallback = truncate(text, MAX_TEXT - len(suffix)) + suffix  # the count survives a cut
+    sections = [text]
+    if alert.members:
+        sections.append(_members(alert.members))
+    return Card(
+        fallback=fallback,
+        title=" ".join(alert.render("title", plain).split()) or alert.rule.name,
+        sections=sections,
+        context=escape(origin(alert, key)),
+        fields=[(label, escape(value)) for label, value in fields(alert)],
+    )
+
+
+def _members(members: list[Alert]) -> str:
+    lines = capped(members, MAX_MEMBERS, _line)
+    return "\n".join([f"*Grouped: {tally(members)}*", *lines])
+
+
+def _line(alert: Alert) -> str:
+    """One alert as one list line: `• ×3 <its text, on one line>`."""
+    text = " ".join(alert.render("text", escape).split())
+    return truncate(f"• ×{alert.count} {text}", MAX_LINE)
+
+
+def _digest(message: Message) -> Card:
+    rules = list(by_rule(message.alerts).items())
+    sections = [_rule_section(name, alerts) for name, alerts in rules[:MAX_RULES]]
+    rest = [a for _, alerts in rules[MAX_RULES:] for a in alerts]
+    if rest:
+        sections.append(f"*+{len(rules) - MAX_RULES} more rules*: {tally(rest)}")
+    totals = tally(message.alerts)
+    context = f"digest · {totals}"
+    if message.alerts:
+        first = min(a.first for a in message.alerts)
+        last = max(a.last for a in message.alerts)
+        context += f" · {span(first, last)}"
+    return Card(
+        fallback=f"{totals} held back: " + "; ".join(f"{escape(n)}: {tally(a)}" for n, a in rules),
+        title=f"{totals} held back",
+        sections=sections,
+        context=f"{context} · key {message.key[:12]}",
+    )
+
+
+def _rule_section(name: str, alerts: list[Alert]) -> str:
+    lines = capped(alerts, MAX_PER_RULE, _line)
+    return "\n".join([f"*{escape(name)}*: {tally(alerts)}", *lines])
+
+
+def render(message: Message) -> dict[str, Any]:
+    """The JSON body for an incoming webhook: `{"text": fallback, "blocks": [...]}` within Slack's limits."""
+    c = card(message)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _fit(c.title, MAX_HEADER, markup=False)}}
+    ]
+    blocks += [{"type": "section", "text": _mrkdwn(s, MAX_TEXT)} for s in c.sections]
+    if c.fields:
+        blocks.append({"type": "section", "fields": [_mrkdwn(_field(*f), MAX_FIELD) for f in c.fields[:MAX_FIELDS]]})
+    context = {"type": "context", "elements": [_mrkdwn(c.context, MAX_TEXT)]}
+    blocks = [*blocks[: MAX_BLOCKS - 1], context]
+    return {"text": _fit(c.fallback, MAX_TEXT), "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+
+
+def render_text(message: Message) -> str:
+    """The same content as `render`, as lines for a person (a dry run): what Slack would be sent, escaped."""
+    c = card(message)
+    lines = [_fit(c.title, MAX_HEADER, markup=False), ""]
+    for section in c.sections:
+        lines += [_fit(section, MAX_TEXT), ""]
+    lines += [f"{label}: {_fit(value, MAX_FIELD)}" for label, value in c.fields[:MAX_FIELDS]]
+    lines.append(_fit(c.context, MAX_TEXT))
+    return "\n".join(lines)
+
+
+def _field(label: str, value: str) -> str:
+    head = f"*{label}*\n"
+    return head + _fit(value, MAX_FIELD - len(head))
+
+
+def _mrkdwn(text: str, limit: int) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": _fit(text, limit), "verbatim": True}
+
+
+def _fit(text: str, limit: int, *, markup: bool = True) -> str:
+    """`text` within `limit`, never empty: Slack refuses an empty (or blank) text."""
+    text = truncate(text, limit, markup=markup)
+    return text if text.strip() else PLACEHOLDER
+
+
+# --- reading Slack's answers
+
+
+def classify(status: int, headers: Mapping[str, str], body: str) -> Outcome:
+    """Slack's answer to a webhook post (slack-webhooks.md §2): 200 `ok` is sent; 429 retries after its
+    Retry-After; 5xx (and 408) retry with backoff; every other status is dead with `<status> <body>`
+    (`400 invalid_payload`, `403 action_prohibited`, `404 no_service`, `410 channel_is_archived`, ...).
+    A 2xx whose body is not `ok` (not Slack's answer: a proxy, a look-alike service) still counts as sent,
+    with `<status> <body>` as the reason so that it shows in the logs."""
+    outcome = classify_http(status, headers, body)
+    if outcome.status == "sent" and body.strip() != "ok":
+        return Outcome("sent", describe(status, body))
+    return outcome

@@ -1,0 +1,61 @@
+"""The one place the stage order is written: events → correlation → rules → notifier budgets → messages.
+
+Both drivers use it: `replay` feeds it the events of whole files, the daemon those of the lines it just read.
+It is pure: time is the events' time; `advance(t)` lets the daemon move time on when no event comes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from tailer.alerts import Alert, Message
+from tailer.budget import Budget
+from tailer.correlate import Correlator
+from tailer.events import Event
+from tailer.rules.engine import Engine
+from tailer.rules.model import RuleSet
+
+
+class Pipeline:
+    def __init__(self, ruleset: RuleSet) -> None:
+        self.ruleset = ruleset
+        self.correlator = Correlator()
+        self.engine = Engine(ruleset.rules)
+        used = sorted({n for rule in ruleset.rules for n in rule.notify})
+        self.budgets = {n: Budget(n, ruleset.notifiers[n].rate, ruleset.notifiers[n].burst) for n in used}
+
+    def feed(self, events: list[Event]) -> list[Message]:
+        """The messages that the events of one batch (in log order) let go out."""
+        alerts = self.engine.feed(self.correlator.join(events))
+        return self._route(alerts, self.engine.now)
+
+    def advance(self, now: float) -> list[Message]:
+        """Event time moved on to `now` (seconds since the epoch) with no event."""
+        return self._route(self.engine.advance(now), now)
+
+    def finish(self) -> list[Message]:
+        """The input ended: flush every open group and backlog."""
+        out = self._route(self.engine.finish(), self.engine.now)
+        for budget in self.budgets.values():
+            out.extend(budget.finish())
+        return out
+
+    def _route(self, alerts: Iterable[Alert], now: float | None) -> list[Message]:
+        out: list[Message] = []
+        for alert in alerts:
+            t = alert.time.timestamp()
+            for name in alert.rule.notify:
+                out.extend(self.budgets[name].offer(alert, t))
+        if now is not None:
+            for budget in self.budgets.values():
+                out.extend(budget.tick(now))
+        return out
+
+    def stats(self) -> dict[str, Counter[str]]:
+        """Per rule: events matched, alerts, and what was suppressed by which step."""
+        stats = {name: Counter(c) for name, c in self.engine.stats().items()}
+        for budget in self.budgets.values():
+            for rule, n in budget.held.items():
+                stats[rule][f"budget:{budget.notifier}"] += n
+        return stats

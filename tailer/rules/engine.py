@@ -1,0 +1,406 @@
+"""Rule evaluation: events in, alerts out. Pure and deterministic: every window and timer runs on event time
+(the log's own timestamps), so a replay decides exactly what the live daemon decided.
+
+Per rule, an event goes through these steps; each may drop it, and the drop is counted by reason:
+
+    select      kind, Kong source/event, `when`
+    aggregate   threshold / ratio / flatline / new_value turn matches into a firing key (or not yet)
+    kong        Kong Event Hooks' filters, exactly as `event_hooks.lua` applies them:
+                  snooze alone      the first event passes; every later one is dropped for `snooze` s
+                  on_change+snooze  the same, per digest of the `unique` fields           ("unique")
+                  on_change alone   passes only when the digest differs from the last one ("unique")
+    realert     a key that keeps firing re-alerts after `realert` s, then twice that, ...  ("realert")
+    group       `group_window`: alerts within the window are folded into one               ("grouped")
+
+Time advances with the events (the latest time seen); `advance(t)` moves it when no event comes, which
+closes windows, resolves keys and flushes groups. `finish()` flushes what is still open at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from tailer.alerts import Alert
+from tailer.events import Event, EventHook, Tally
+from tailer.fields import MISSING
+from tailer.rules.model import Rule
+
+SEEN_CAP = 100_000  # new_value: the most values remembered per rule (oldest forgotten first)
+_VOLATILE = ("time", "offset", "raw", "file")  # left out of a digest of "every field"
+
+
+def digest(values: Any) -> str:
+    """Kong's `md5(normalize(data))`, in spirit: a hash of the values in a canonical JSON form."""
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=_plain)
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if value is MISSING:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _stamp(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+class RuleRunner:
+    """One rule's state and steps."""
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.stats: Counter[str] = Counter()
+        self.select = _selector(rule)
+        self._snoozed: dict[str, float] = {}  # Kong cache key → until
+        self._last_digest: str | None = None
+        self._realert: dict[tuple[Any, ...], tuple[float, float]] = {}  # key → (last alert, interval)
+        self._firing: set[tuple[Any, ...]] = set()
+        self._windows: dict[tuple[Any, ...], _Window] = {}
+        self._seen: dict[tuple[Any, ...], None] = {}
+        self._group: list[Alert] = []
+        self._group_opened = 0.0
+        self._suppressed = 0  # drops since this rule's last alert
+        agg = rule.aggregate
+        self._feed: Callable[[Event, float, list[Alert]], None] = {
+            None: self._each,
+            "threshold": self._threshold,
+            "ratio": self._ratio,
+            "flatline": self._flatline,
+            "new_value": self._new_value,
+        }[agg]
+        self.ticks = rule.group_window is not None or agg in ("threshold", "ratio", "flatline")
+
+    # -- steps
+
+    def feed(self, event: Event, t: float, out: list[Alert]) -> None:
+        if self.select(event):
+            self.stats["matched"] += 1
+            self._feed(event, t, out)
+
+    def tally(self, event: Tally, t: float) -> None:
+        """Requests that were only counted: they fill the windows of a rule over every request."""
+        window = self._window(self.rule.group_by.values(event), t)
+        window.add(t, event.count, 0, event)
+
+    def _each(self, event: Event, t: float, out: list[Alert]) -> None:
+        group = self.rule.group_by.values(event)
+        self._candidate(event, t, group, 1, t, {}, out)
+
+    def _threshold(self, event: Event, t: float, out: list[Alert]) -> None:
+        assert self.rule.threshold is not None
+        group = self.rule.group_by.values(event)
+        window = self._window(group, t)
+        window.add(t, 1, 0, event)
+        if self._holds(window):
+            fields = {"within": self.rule.threshold.within, "threshold": self.rule.threshold.count}
+            self._firing_candidate(event, t, group, window.total, window.first, fields, out)
+        else:
+            self._resolve(group)
+
+    def _ratio(self, event: Event, t: float, out: list[Alert]) -> None:
+        ratio = self.rule.ratio
+        assert ratio is not None
+        group = self.rule.group_by.values(event)
+        window = self._window(group, t)
+        hit = ratio.when(event)
+        window.add(t, 1, 1 if hit else 0, event)
+        if self._holds(window):
+            if hit:
+                share = window.hits / window.total
+                fields = {"ratio": share, "percent": f"{share:.1%}", "total": window.total, "within": ratio.within}
+                self._firing_candidate(event, t, group, window.hits, window.first, fields, out)
+        else:
+            self._resolve(group)
+
+    def _holds(self, window: _Window) -> bool:
+        """The threshold or ratio condition, over the window as it is now."""
+        if self.rule.threshold is not None:
+            return window.total >= self.rule.threshold.count
+        ratio = self.rule.ratio
+        assert ratio is not None
+        return window.total >= ratio.min_count and window.hits >= ratio.above * window.total
+
+    def _flatline(self, event: Event, t: float, out: list[Alert]) -> None:
+        group = self.rule.group_by.values(event)
+        self._window(group, t).add(t, 1, 0, event)
+
+    def _new_value(self, event: Event, t: float, out: list[Alert]) -> None:
+        assert self.rule.new_value is not None
+        value = self.rule.new_value.values(event)
+        if any(v is MISSING or v is None for v in value):
+            return
+        if value in self._seen:
+            return
+        self._seen[value] = None
+        if len(self._seen) > SEEN_CAP:
+            del self._seen[next(iter(self._seen))]
+        self._candidate(event, t, self.rule.group_by.values(event) or value, 1, t, {"value": list(value)}, out)
+
+    def _window(self, group: tuple[Any, ...], t: float) -> _Window:
+        window = self._windows.get(group)
+        if window is None:
+            within = (self.rule.threshold or self.rule.ratio or self.rule.flatline).within  # type: ignore[union-attr]
+            window = self._windows[group] = _Window(within, t)
+        return window
+
+    def _firing_candidate(
+        self,
+        event: Event,
+        t: float,
+        group: tuple[Any, ...],
+        count: int,
+        first: float,
+        fields: dict[str, Any],
+        out: list[Alert],
+    ) -> None:
+        if group in self._firing and self.rule.realert is None:
+            self._drop("realert")
+            return
+        self._firing.add(group)
+        self._candidate(event, t, group, count, first, fields, out)
+
+    def _resolve(self, group: tuple[Any, ...]) -> None:
+        if group in self._firing:
+            self._firing.discard(group)
+            self._realert.pop(group, None)
+
+    def _candidate(
+        self,
+        event: Event,
+        t: float,
+        group: tuple[Any, ...],
+        count: int,
+        first: float,
+        fields: dict[str, Any],
+        out: list[Alert],
+    ) -> None:
+        rule = self.rule
+        if (rule.snooze is not None or rule.on_change) and not self._kong_passes(event, t):
+            return
+        if rule.realert is not None and not self._realert_passes(group, t):
+            return
+        if self._suppressed:
+            fields = {**fields, "suppressed": self._suppressed}
+            self._suppressed = 0
+        alert = Alert(rule, _key(rule, group, event), event, _stamp(t), _stamp(first), _stamp(t), count, group, fields)
+        self.stats["alerts"] += 1
+        if rule.group_window is None:
+            out.append(alert)
+            return
+        if not self._group:
+            self._group_opened = t
+        else:
+            self.stats["grouped"] += 1
+        self._group.append(alert)
+
+    def _kong_passes(self, event: Event, t: float) -> bool:
+        rule = self.rule
+        d = digest(_unique_values(rule, event))
+        if rule.snooze is None:  # on_change alone: compare with the last digest seen
+            if d == self._last_digest:
+                return self._drop("unique")
+            self._last_digest = d
+            return True
+        key = d if rule.on_change else ""
+        until = self._snoozed.get(key)
+        if until is not None and t < until:
+            return self._drop("unique" if rule.on_change else "snooze")
+        self._snoozed[key] = t + rule.snooze  # a drop does not extend it: the window runs from the pass
+        return True
+
+    def _realert_passes(self, group: tuple[Any, ...], t: float) -> bool:
+        realert = self.rule.realert
+        assert realert is not None
+        state = self._realert.get(group)
+        interval = realert
+        if state is not None:
+            last, interval = state
+            if t < last + interval:
+                return self._drop("realert")
+            # still going within twice the interval: back off further
+            interval = min(interval * 2, self.rule.realert_max) if t < last + 2 * interval else realert
+        self._realert[group] = (t, interval)
+        return True
+
+    def _drop(self, reason: str) -> bool:
+        self.stats[reason] += 1
+        self._suppressed += 1
+        return False
+
+    # -- time passing
+
+    def tick(self, now: float, out: list[Alert]) -> None:
+        """Event time reached `now`: expire windows, resolve keys, check flatlines, flush a due group."""
+        rule = self.rule
+        if rule.threshold is not None or rule.ratio is not None:
+            for group in list(self._firing):
+                window = self._windows[group]
+                window.expire(now)
+                if not self._holds(window):
+                    self._resolve(group)
+        elif rule.flatline is not None:
+            flat = rule.flatline
+            for group, window in self._windows.items():
+                window.expire(now)
+                if now - window.since >= flat.within and window.total < flat.count:
+                    if group not in self._firing or rule.realert is not None:
+                        fields = {"within": flat.within, "expected": flat.count}
+                        event = window.last_event
+                        assert event is not None
+                        self._firing_candidate(event, now, group, window.total, now - flat.within, fields, out)
+                else:
+                    self._resolve(group)
+        if self._snoozed and len(self._snoozed) > 10_000:
+            self._snoozed = {k: until for k, until in self._snoozed.items() if until > now}
+        if self._group and now >= self._group_opened + (rule.group_window or 0):
+            self.flush(out)
+
+    def flush(self, out: list[Alert]) -> None:
+        """Send the open group now (the window closed, or the input ended)."""
+        group, self._group = self._group, []
+        if len(group) == 1:
+            out.append(group[0])
+        elif group:
+            head = group[0]
+            key = hashlib.sha256("\n".join(a.key for a in group).encode()).hexdigest()[:32]
+            first = min(a.first for a in group)
+            last = max(a.last for a in group)
+            count = sum(a.count for a in group)
+            out.append(Alert(self.rule, key, head.event, last, first, last, count, (), head.fields, group))
+
+
+class _Window:
+    """Counts over the last `within` seconds of event time, in per-second buckets."""
+
+    __slots__ = ("within", "since", "buckets", "total", "hits", "last_event")
+
+    def __init__(self, within: float, since: float) -> None:
+        self.within = within
+        self.since = since  # when the key was first seen
+        self.buckets: deque[list[Any]] = deque()  # [second, total, hits]
+        self.total = 0
+        self.hits = 0
+        self.last_event: Event | None = None
+
+    @property
+    def first(self) -> float:
+        return float(self.buckets[0][0]) if self.buckets else self.since
+
+    def add(self, t: float, n: int, hits: int, event: Event) -> None:
+        second = int(t)
+        buckets = self.buckets
+        if buckets and buckets[-1][0] >= second:  # same second (or a little back in time): the latest bucket
+            bucket = buckets[-1]
+            bucket[1] += n
+            bucket[2] += hits
+        else:
+            buckets.append([second, n, hits])
+        self.total += n
+        self.hits += hits
+        if type(event) is not Tally:
+            self.last_event = event
+        self.expire(t)
+
+    def expire(self, now: float) -> None:
+        horizon = now - self.within
+        buckets = self.buckets
+        while buckets and buckets[0][0] <= horizon:
+            _, n, hits = buckets.popleft()
+            self.total -= n
+            self.hits -= hits
+
+
+class Engine:
+    """All rules over one stream of events."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.runners = [RuleRunner(r) for r in rules]
+        self._by_kind: dict[str, list[RuleRunner]] = {}
+        self._tally: list[RuleRunner] = [r for r in self.runners if r.rule.counts_all_requests]
+        self._ticking = [r for r in self.runners if r.ticks]
+        self.now: float | None = None  # the latest event time seen
+        self._second = -1
+
+    def _runners(self, kind: str) -> list[RuleRunner]:
+        runners = self._by_kind.get(kind)
+        if runners is None:
+            runners = self._by_kind[kind] = [r for r in self.runners if r.rule.kind in (None, kind)]
+        return runners
+
+    def feed(self, events: Iterable[Event]) -> list[Alert]:
+        out: list[Alert] = []
+        for event in events:
+            t = event.time.timestamp() if event.time is not None else (self.now or 0.0)
+            if self.now is None or t > self.now:
+                self.now = t
+                if int(t) != self._second:
+                    self._second = int(t)
+                    for runner in self._ticking:
+                        runner.tick(t, out)
+            if type(event) is Tally:
+                for runner in self._tally:
+                    runner.tally(event, t)
+                continue
+            for runner in self._runners(event.kind):
+                runner.feed(event, t, out)
+        return out
+
+    def advance(self, now: float) -> list[Alert]:
+        """Event time moved to `now` without an event (the daemon's idle timer)."""
+        out: list[Alert] = []
+        if self.now is None or now > self.now:
+            self.now = now
+            for runner in self._ticking:
+                runner.tick(now, out)
+        return out
+
+    def finish(self) -> list[Alert]:
+        """The input ended: flush open groups."""
+        out: list[Alert] = []
+        for runner in self.runners:
+            runner.flush(out)
+        return out
+
+    def stats(self) -> dict[str, Counter[str]]:
+        return {r.rule.name: r.stats for r in self.runners}
+
+
+def _selector(rule: Rule) -> Callable[[Event], bool]:
+    source, event_name, when = rule.source, rule.event, rule.when
+    if source is None and event_name is None:
+        return when if when is not None else (lambda e: True)
+
+    def select(e: Event) -> bool:
+        if type(e) is not EventHook:
+            return False
+        if source is not None and e.source != source:
+            return False
+        if event_name is not None and e.event != event_name:
+            return False
+        return when is None or when(e)
+
+    return select
+
+
+def _unique_values(rule: Rule, event: Event) -> Any:
+    if rule.unique is not None:
+        return [v if v is not MISSING else None for v in rule.unique.values(event)]
+    if type(event) is EventHook:
+        return event.data
+    data = event.to_dict()
+    for name in _VOLATILE:
+        data.pop(name, None)
+    return data
+
+
+def _key(rule: Rule, group: tuple[Any, ...], event: Event) -> str:
+    text = json.dumps([rule.name, group, event.host, event.offset, event.raw], default=_plain)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

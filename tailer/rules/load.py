@@ -1,0 +1,452 @@
+"""Rule files (TOML) → a `RuleSet`, or every mistake found, each as `file:line: rule 'name': what is wrong`.
+
+A rules directory holds `*.toml` files, read in name order. Each may hold `[[rule]]` tables and
+`[notifier.NAME]` tables. Two notifiers exist without being declared: `slack` (the URL in
+`$SLACK_WEBHOOK_URL`) and `console`. An unknown key is a mistake, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tailer.errors import ConfigError
+from tailer.fields import compile_path
+from tailer.rules.expr import compile_when
+from tailer.rules.model import Flatline, NotifierConfig, Paths, Ratio, Rule, RuleSet, Threshold
+from tailer.template import compile_template
+
+KINDS = ("event_hook", "inspect", "http", "error", "parse_error")
+NOTIFIER_TYPES = ("slack", "webhook", "command", "console")
+
+# `unique` fields Kong defines per source/event (GET /event-hooks/sources); others digest every field.
+KONG_UNIQUE: dict[tuple[str, str], tuple[str, ...]] = {
+    ("rate-limiting-advanced", "rate-limit-exceeded"): ("consumer", "ip", "service"),
+    ("ai-rate-limiting-advanced", "rate-limit-exceeded"): ("consumer", "ip", "service"),
+    ("service-protection", "rate-limit-exceeded"): ("service",),
+    ("oas-validation", "validation-failed"): ("consumer", "ip", "service"),
+}
+
+_RULE_KEYS = {
+    "name", "description", "enabled", "kind", "source", "event", "when", "unique", "snooze", "on_change",
+    "group_by", "threshold", "ratio", "flatline", "new_value", "realert", "realert_max", "group_window",
+    "notify", "title", "text", "missing",
+}  # fmt: skip
+_DELIVERY_KEYS = {"rate", "burst", "timeout", "retry_for", "max_retry_after", "backoff_base", "backoff_cap"}
+_SECRET_KEYS = {"url", "url_env", "url_file", "url_credential"}
+_NOTIFIER_KEYS = {
+    "slack": _SECRET_KEYS,
+    "webhook": _SECRET_KEYS
+    | {"secret", "secret_env", "secret_file", "secret_credential", "method", "headers", "payload", "body"},
+    "command": {"argv", "env"},
+    "console": set(),
+}
+BUILTIN_NOTIFIERS = {
+    "slack": NotifierConfig("slack", "slack", "(built in)", 0, 1.0, 1, {"url_env": "SLACK_WEBHOOK_URL"}),
+    "console": NotifierConfig("console", "console", "(built in)", 0, None, 1, {}),
+}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", re.I)
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_NAME = re.compile(r"[A-Za-z0-9][\w.-]*")
+
+
+class RulesError(ConfigError):
+    """Every mistake found in a rules directory, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class _Where:
+    """Line numbers of the tables and keys of one file, for messages (tomllib does not give them)."""
+
+    file: str
+    lines: list[str]
+    rule_lines: list[int] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, file: str, text: str) -> _Where:
+        lines = text.splitlines()
+        header = re.compile(r"\s*\[\[\s*rule\s*\]\]")
+        return cls(file, lines, [i + 1 for i, line in enumerate(lines) if header.match(line)])
+
+    def key_line(self, header: int, key: str) -> int:
+        """The line of `key = ...` in the table whose header is on line `header` (0: the top level);
+        `header` itself if the key is not found there."""
+        pattern = re.compile(r"\s*[\"']?" + re.escape(key) + r"[\"']?\s*=")
+        for i in range(header, len(self.lines)):
+            if self.lines[i].lstrip().startswith("["):
+                break
+            if pattern.match(self.lines[i]):
+                return i + 1
+        return max(header, 1)
+
+    def table_line(self, name: str) -> int:
+        pattern = re.compile(r"\s*\[\s*notifiers?\s*\.\s*[\"']?" + re.escape(name) + r"[\"']?\s*\]")
+        return next((i + 1 for i, line in enumerate(self.lines) if pattern.match(line)), 1)
+
+
+def duration(value: Any) -> float:
+    """Seconds from `300`, `2.5`, `"90s"`, `"5m"`, `"1h30m"`, `"2d"`."""
+    if isinstance(value, bool):
+        raise ValueError('a duration is a number of seconds or text such as "5m"')
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.replace(".", "", 1).isdigit():
+            return float(text)
+        total, pos = 0.0, 0
+        for m in _DURATION.finditer(text):
+            if text[pos : m.start()].strip():
+                break
+            total += float(m.group(1)) * _UNITS[m.group(2).lower()]
+            pos = m.end()
+        else:
+            if pos and not text[pos:].strip():
+                return total
+    raise ValueError(f'{value!r} is not a duration (seconds, or text such as "90s", "5m", "2h", "1d")')
+
+
+class _Rule:
+    """Reads one `[[rule]]` table, collecting problems rather than stopping at the first."""
+
+    def __init__(self, table: dict[str, Any], where: _Where, line: int, problems: list[str]) -> None:
+        self.t = table
+        self.where = where
+        self.line = line
+        self.problems = problems
+        name = table.get("name")
+        self.name = name if isinstance(name, str) else None
+
+    def problem(self, key: str | None, what: str) -> None:
+        line = self.where.key_line(self.line, key) if key else self.line
+        who = f"rule '{self.name}'" if self.name else "rule"
+        self.problems.append(f"{self.where.file}:{line}: {who}: {what}")
+
+    def get(self, key: str, check: Callable[[Any], Any], default: Any = None) -> Any:
+        """The value of `key` passed through `check` (which raises ValueError/ConfigError to refuse it)."""
+        if key not in self.t:
+            return default
+        try:
+            return check(self.t[key])
+        except (ValueError, ConfigError) as exc:
+            self.problem(key, f"{key}: {exc}")
+            return default
+
+    def read(self, notifiers: dict[str, NotifierConfig]) -> Rule | None:
+        before = len(self.problems)
+        for key in sorted(set(self.t) - _RULE_KEYS):
+            self.problem(key, f"unknown key {key!r} (known: {', '.join(sorted(_RULE_KEYS))})")
+        if self.name is None:
+            self.problem("name", "every rule needs a `name`")
+        elif not _NAME.fullmatch(self.name):
+            self.problem("name", "name: use letters, digits, `-`, `_` and `.`")
+        if "text" not in self.t:
+            self.problem(None, "every rule needs a `text` (the message template)")
+        kind = self.get("kind", _one_of(KINDS))
+        source = self.get("source", _string)
+        event = self.get("event", _string)
+        if (source or event) and kind not in (None, "event_hook"):
+            self.problem("kind", f'kind {kind!r} has no Event Hooks source/event; use kind = "event_hook"')
+        if source or event:
+            kind = "event_hook"
+        aggregates = [k for k in ("threshold", "ratio", "flatline", "new_value") if k in self.t]
+        if len(aggregates) > 1:
+            self.problem(aggregates[1], f"one aggregation per rule, not {' and '.join(aggregates)}")
+        notify = self.get("notify", _strings, ("slack",))
+        for n in notify:
+            if n not in notifiers:
+                self.problem("notify", f"notify: no notifier {n!r} (declare [notifier.{n}] or use slack, console)")
+        unique = self.get("unique", _paths)
+        if unique is None and source and event and (source, event) in KONG_UNIQUE:
+            unique = _paths(list(KONG_UNIQUE[(source, event)]))
+        rule = Rule(
+            name=self.name or "?",
+            file=self.where.file,
+            line=self.line,
+            text=self.get("text", _template, compile_template("")),
+            notify=tuple(notify),
+            kind=kind,
+            source=source,
+            event=event,
+            when=self.get("when", compile_when),
+            when_text=self.t.get("when") if isinstance(self.t.get("when"), str) else None,
+            title=self.get("title", _template),
+            unique=unique,
+            snooze=self.get("snooze", duration),
+            on_change=self.get("on_change", _bool, False),
+            group_by=self.get("group_by", _paths, Paths()),
+            threshold=self.get("threshold", _threshold),
+            ratio=self.get("ratio", _ratio),
+            flatline=self.get("flatline", _flatline),
+            new_value=self.get("new_value", _paths),
+            realert=self.get("realert", duration),
+            realert_max=self.get("realert_max", duration, 86400.0),
+            group_window=self.get("group_window", duration),
+            missing=self.get("missing", _string, "-"),
+        )
+        if len(self.problems) > before:
+            return None
+        return rule
+
+
+def load_rules(directory: str, only: Iterable[str] = ()) -> RuleSet:
+    """Every rule and notifier of the `*.toml` files in `directory`; RulesError listing every mistake.
+    `only`: keep just these rules (each must exist)."""
+    try:
+        names = sorted(n for n in os.listdir(directory) if n.endswith(".toml"))
+    except OSError as exc:
+        raise ConfigError(f"{directory}: cannot read the rules directory: {exc.strerror or exc}") from exc
+    if not names:
+        raise ConfigError(f"{directory}: no rule files (*.toml) there")
+    files = []
+    for n in names:
+        path = os.path.join(directory, n)
+        try:
+            with open(path, "rb") as f:
+                files.append((path, f.read().decode("utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from exc
+    return load_texts(files, only)
+
+
+def load_texts(files: list[tuple[str, str]], only: Iterable[str] = ()) -> RuleSet:
+    """Like `load_rules`, from (file name, TOML text) pairs."""
+    problems: list[str] = []
+    docs: list[tuple[_Where, dict[str, Any]]] = []
+    for path, text in files:
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            problems.append(_toml_problem(path, exc))
+            continue
+        where = _Where.of(path, text)
+        for key in sorted(set(doc) - {"rule", "notifier"}):
+            line = where.key_line(0, key)
+            problems.append(f"{path}:{line}: unknown top-level key {key!r} (use [[rule]] and [notifier.NAME])")
+        docs.append((where, doc))
+    notifiers = dict(BUILTIN_NOTIFIERS)
+    for where, doc in docs:
+        table = doc.get("notifier", {})
+        if not isinstance(table, dict):
+            problems.append(f"{where.file}:1: `notifier` must be tables: [notifier.NAME]")
+            continue
+        for name, options in table.items():
+            config = _notifier(name, options, where, problems)
+            if config is not None:
+                notifiers[name] = config
+    rules: list[Rule] = []
+    seen: dict[str, str] = {}
+    for where, doc in docs:
+        tables = doc.get("rule", [])
+        if not isinstance(tables, list):
+            problems.append(f"{where.file}:1: `rule` must be an array of tables: [[rule]]")
+            continue
+        for i, table in enumerate(tables):
+            line = where.rule_lines[i] if i < len(where.rule_lines) else 1
+            reader = _Rule(table, where, line, problems)
+            if reader.name is not None and reader.name in seen:
+                reader.problem("name", f"name already used at {seen[reader.name]}")
+            elif reader.name is not None:
+                seen[reader.name] = f"{where.file}:{line}"
+            if table.get("enabled", True) is False:
+                continue
+            rule = reader.read(notifiers)
+            if rule is not None:
+                rules.append(rule)
+    wanted = set(only)
+    for name in sorted(wanted - set(seen)):
+        problems.append(f"no rule named {name!r} (rules: {', '.join(sorted(seen)) or 'none'})")
+    if problems:
+        raise RulesError(problems)
+    if wanted:
+        rules = [r for r in rules if r.name in wanted]
+    return RuleSet(tuple(rules), notifiers, tuple(path for path, _ in files))
+
+
+def _toml_problem(path: str, exc: tomllib.TOMLDecodeError) -> str:
+    m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+    what = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+    if m:
+        return f"{path}:{m.group(1)}: not valid TOML: {what} (column {m.group(2)})"
+    return f"{path}:1: not valid TOML: {what}"
+
+
+def _notifier(name: str, options: Any, where: _Where, problems: list[str]) -> NotifierConfig | None:
+    line = where.table_line(name)
+
+    def problem(key: str | None, what: str) -> None:
+        at = where.key_line(line, key) if key else line
+        problems.append(f"{where.file}:{at}: notifier '{name}': {what}")
+
+    if not isinstance(options, dict):
+        problem(None, "must be a table: [notifier.NAME]")
+        return None
+    if not _NAME.fullmatch(name):
+        problem(None, "name: use letters, digits, `-`, `_` and `.`")
+    builtin = BUILTIN_NOTIFIERS.get(name)
+    kind = options.get("type", builtin.type if builtin else None)
+    if kind not in NOTIFIER_TYPES:
+        problem("type", f"type must be one of {', '.join(NOTIFIER_TYPES)}, not {kind!r}")
+        return None
+    allowed = _NOTIFIER_KEYS[kind] | _DELIVERY_KEYS | {"type", "description"}
+    before = len(problems)
+    for key in sorted(set(options) - allowed):
+        problem(key, f"unknown key {key!r} for a {kind} notifier (known: {', '.join(sorted(allowed))})")
+    checks: dict[str, Callable[[Any], Any]] = {
+        "rate": _positive,
+        "burst": _count,
+        "timeout": _positive,
+        "retry_for": duration,
+        "max_retry_after": duration,
+        "backoff_base": _positive,
+        "backoff_cap": _positive,
+        "argv": _argv,
+        "headers": _string_map,
+        "payload": _string_map,
+        "env": _string_map,
+        "method": _one_of(("GET", "POST", "PUT", "PATCH")),
+        "body": _template_text,
+    }
+    values: dict[str, Any] = dict(builtin.options) if builtin and builtin.type == kind else {}
+    for key, value in options.items():
+        if key in ("type", "description") or key not in allowed:
+            continue
+        try:
+            check: Callable[[Any], Any] = checks.get(key, _string)
+            values[key] = check(value)
+        except (ValueError, ConfigError) as exc:
+            problem(key, f"{key}: {exc}")
+    if "payload" in values:
+        for k, v in values["payload"].items():
+            try:
+                compile_template(v)
+            except ConfigError as exc:
+                problem("payload", f"payload.{k}: {exc}")
+    if kind == "command" and "argv" not in values:
+        problem(None, "a command notifier needs `argv` (the program and its arguments, no shell)")
+    if kind in ("slack", "webhook") and not (_SECRET_KEYS & set(values)):
+        problem(None, "needs a URL: url_env, url_file, url_credential or url")
+    if len(problems) > before:
+        return None
+    default_rate = 1.0 if kind == "slack" else None
+    rate = values.pop("rate", default_rate)
+    burst = values.pop("burst", 1)
+    return NotifierConfig(name, kind, where.file, line, rate, burst, values)
+
+
+# -- value checks: return the value (converted) or raise ValueError with a short reason
+
+
+def _string(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"expected text, got {v!r}")
+    return v
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"expected true or false, got {v!r}")
+    return v
+
+
+def _strings(v: Any) -> tuple[str, ...]:
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ValueError(f"expected a list of text, got {v!r}")
+    return tuple(v)
+
+
+def _paths(v: Any) -> Paths:
+    names = _strings(v)
+    return Paths(names, tuple(compile_path(n) for n in names))
+
+
+def _template(v: Any) -> Any:
+    return compile_template(_string(v))
+
+
+def _template_text(v: Any) -> str:
+    compile_template(_string(v))
+    return str(v)
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(v: Any) -> str:
+        if v not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, not {v!r}")
+        return str(v)
+
+    return check
+
+
+def _positive(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+        raise ValueError(f"expected a number above 0, got {v!r}")
+    return float(v)
+
+
+def _count(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"expected a whole number of at least 1, got {v!r}")
+    return v
+
+
+def _argv(v: Any) -> tuple[str, ...]:
+    argv = _strings(v)
+    if not argv:
+        raise ValueError("the program to run is missing")
+    return argv
+
+
+def _string_map(v: Any) -> dict[str, str]:
+    if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
+        raise ValueError("expected a table of text values")
+    return dict(v)
+
+
+def _table(v: Any, keys: dict[str, Callable[[Any], Any]], required: Iterable[str]) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise ValueError(f"expected an inline table such as {{ {', '.join(f'{k} = ...' for k in required)} }}")
+    unknown = set(v) - set(keys)
+    if unknown:
+        raise ValueError(f"unknown key {sorted(unknown)[0]!r} (known: {', '.join(keys)})")
+    missing = [k for k in required if k not in v]
+    if missing:
+        raise ValueError(f"{missing[0]} is missing")
+    return {k: keys[k](x) for k, x in v.items()}
+
+
+def _threshold(v: Any) -> Threshold:
+    t = _table(v, {"count": _count, "within": duration}, ("count", "within"))
+    return Threshold(t["count"], t["within"])
+
+
+def _flatline(v: Any) -> Flatline:
+    t = _table(v, {"count": _count, "within": duration}, ("count", "within"))
+    return Flatline(t["count"], t["within"])
+
+
+def _share(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1:
+        raise ValueError(f"above is a share between 0 and 1 (0.05 = 5 %), not {v!r}")
+    return float(v)
+
+
+def _ratio(v: Any) -> Ratio:
+    t = _table(
+        v,
+        {"when": _string, "above": _share, "within": duration, "min_count": _count},
+        ("when", "above", "within"),
+    )
+    return Ratio(compile_when(t["when"]), t["when"], t["above"], t["within"], t.get("min_count", 1))
