@@ -39,6 +39,9 @@ def _errors() -> Iterator[None]:
 @click.version_option(__version__, prog_name="kong-tailer")
 def main() -> None:
     """Read Kong Gateway logs into structured events and alert on them."""
+    from tailer.logs import setup_logging
+
+    setup_logging()
 
 
 def _reading_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -62,6 +63,7 @@ def parse_path(path: str) -> tuple[str | int, ...]:
 
 
 _OWN: dict[type, frozenset[str]] = {}
+_COMMON = frozenset(f.name for f in dataclasses.fields(Event)) | {"kind"}
 
 
 def _own_fields(cls: type) -> frozenset[str]:
@@ -95,16 +97,44 @@ def step(value: Any, part: str | int) -> Any:
     return MISSING
 
 
+def _reader(cls: type, name: str) -> Getter:
+    """How to read the first name of a path on events of class `cls`."""
+    if name in _own_fields(cls):
+        return operator.attrgetter(name)
+    if cls is EventHook:
+        return lambda event: event.data.get(name, MISSING)  # type: ignore[attr-defined]
+    if cls is Http:
+        return lambda event: event.extra.get(name, MISSING)  # type: ignore[attr-defined]
+    return lambda event: MISSING
+
+
+def _first(name: str) -> Getter:
+    """A getter for the first name of a path: which of `top`'s places it comes from is decided once per
+    event class, not per event."""
+    if name in _COMMON:  # a field of every event: read in C
+        return operator.attrgetter(name)
+    readers: dict[type, Getter] = {}
+
+    def get(event: Event) -> Any:
+        read = readers.get(type(event))
+        if read is None:
+            read = readers[type(event)] = _reader(type(event), name)
+        return read(event)
+
+    return get
+
+
 def compile_path(path: str) -> Getter:
     """A function that reads `path` from an event (MISSING when absent)."""
     parts = parse_path(path)
     first, rest = parts[0], parts[1:]
     assert isinstance(first, str)
+    head = _first(first)
     if not rest:
-        return lambda event: top(event, first)
+        return head
 
     def get(event: Event) -> Any:
-        value = top(event, first)
+        value = head(event)
         for part in rest:
             value = step(value, part)
             if value is MISSING:

@@ -1,6 +1,6 @@
 """Secrets: webhook URLs and HMAC keys. Where they are read from, and keeping them out of every message.
 
-A notifier option that holds a secret can be given four ways; the first one named wins:
+A notifier option that holds a secret can be given four ways; the first that is there wins:
 
     file        a file holding the secret (one trailing newline is dropped)
     credential  a systemd credential: `$CREDENTIALS_DIRECTORY/<name>` (LoadCredential=, SetCredentialEncrypted=)

@@ -66,8 +66,9 @@ def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def transport() -> Iterator[Transport]:
+    """One client for the module, as the daemon has (building one costs a TLS context)."""
     with Transport(timeout=2.0) as t:
         yield t
 

@@ -10,7 +10,7 @@ the left and literals on the right: numbers (`502`, `-1`, `0.25`), strings in do
 `\\"`, `\\'`, `\\\\`, `\\n`, `\\t`; any other backslash is kept, so `"\\d+"` is the regex `\\d+`), `true`,
 `false`, `null`. Operators: `== != < <= > >=`, `in [..]`, `not in [..]`, `=~ "regex"`, `!~ "regex"` (Python
 `re.search`), `exists(path)`; `not` > `and` > `or`, and parentheses. A bare path is true when the value is there
-and truthy (`truncated`). Keywords are lowercase.
+and truthy, i.e. not false, 0, "" or an empty table (`truncated`). Keywords are lowercase.
 
 Semantics. A comparison holds only when the value is there and comparable with the literal; otherwise it is
 false, whatever the operator: a missing or null value makes `x != 1`, `x not in [1]` and `x !~ "a"` false too,
@@ -22,7 +22,8 @@ while `not (x == 1)` is true. To test for absence use `not exists(x)` or `x == n
 - `=~`/`!~` match strings, and numbers and booleans as their text (`true`); tables are not comparable.
 - `in [..]` is `==` against each element; `not in [..]` holds when the value equals none and is comparable
   with at least one.
-Errors are ConfigError naming the condition, what is wrong and the column.
+Errors are ConfigError naming the condition, what is wrong and the column. Each comparison is compiled into a
+closure specialised on its operator and literal type (set lookups for lists), so a test costs one field read.
 """
 
 from __future__ import annotations

@@ -26,7 +26,12 @@ class Paths:
     getters: tuple[Getter, ...] = ()
 
     def values(self, event: Event) -> tuple[Any, ...]:
-        return tuple(get(event) for get in self.getters)
+        getters = self.getters
+        if not getters:
+            return ()
+        if len(getters) == 1:  # the usual case (`group_by = ["host"]`), without a generator
+            return (getters[0](event),)
+        return tuple(get(event) for get in getters)
 
 
 @dataclass(frozen=True, slots=True)
