@@ -73,17 +73,6 @@ def _own_fields(cls: type) -> frozenset[str]:
     return names
 
 
-def top(event: Event, name: str) -> Any:
-    """The value of the first name of a path on `event`, or MISSING."""
-    if name in _own_fields(type(event)):
-        return getattr(event, name)
-    if type(event) is EventHook:
-        return event.data.get(name, MISSING)
-    if type(event) is Http:
-        return event.extra.get(name, MISSING)
-    return MISSING
-
-
 def step(value: Any, part: str | int) -> Any:
     """One step of a path into a decoded table."""
     if isinstance(part, int):

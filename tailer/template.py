@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from tailer.errors import ConfigError
 from tailer.fields import Getter, compile_path, parse_path
@@ -71,8 +70,3 @@ def compile_template(source: str) -> Template:
 
 def no_escape(text: str) -> str:
     return text
-
-
-def literal(value: Any) -> str:
-    """Template text for a plain string that has no fields (used for defaults)."""
-    return str(value)

@@ -405,7 +405,7 @@ def test_no_reason_or_log_holds_the_url(
     caplog: pytest.LogCaptureFixture, replies: list[Reply], default: Reply | None, timeout: float
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    policy = dataclasses.replace(FAST, retry_for=0.3, max_retry_after=0.1)
+    policy = dataclasses.replace(FAST, retry_for=0.15, max_retry_after=0.05)
     deliverer = Deliverer(rng=random.Random(7))
     with Transport(timeout=timeout) as transport, Receiver(replies, default) as rx:
         results = deliverer.deliver(slack(rx, transport), [make_message()], policy)

@@ -5,8 +5,8 @@ reuse it:
 
     sent                         done
     dead                         dead: logged at ERROR (key and reason, never the URL); the next message goes on
-    retry with `after` (429)     wait max(after, 1 s), capped at `max_retry_after`
-    retry without `after`        wait backoff(attempt): jittered exponential, base * 2**attempt up to `backoff_cap`
+    retry with `after`           wait max(after, 1 s), capped at `max_retry_after` (a 429's or 503's Retry-After)
+    retry without `after`        wait backoff(attempts - 1): base * 2**n up to `backoff_cap`, times U(0.5, 1)
     next attempt past deadline   dead: "gave up after N attempts over S s: <last reason>"
 
 The deadline is `retry_for` seconds from a message's first attempt, and 429 pauses count toward it (a webhook
@@ -80,7 +80,8 @@ def decide(outcome: Outcome, *, attempts: int, elapsed: float, policy: DeliveryP
     else:
         delay = backoff(attempts - 1, policy.backoff_base, policy.backoff_cap, rng)
     if elapsed + delay > policy.retry_for:
-        reason = f"gave up after {attempts} attempts over {elapsed:.1f} s: {outcome.reason}"
+        tries = f"{attempts} attempt" + ("s" if attempts != 1 else "")
+        reason = f"gave up after {tries} over {elapsed:.1f} s: {outcome.reason}"
         return Decision("dead", Outcome("dead", reason))
     return Decision("wait", outcome, delay)
 

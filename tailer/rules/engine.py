@@ -305,7 +305,7 @@ class _Window:
             buckets.append([second, n, hits])
         self.total += n
         self.hits += hits
-        if type(event) is not Tally:
+        if type(event) is not Tally or self.last_event is None:  # a request's fields say more than a count
             self.last_event = event
         self.expire(t)
 
