@@ -49,17 +49,20 @@ class Budget:
         return out
 
     def tick(self, now: float) -> list[Message]:
-        """Event time reached `now`: send the backlog if it is due."""
-        if not self._backlog or now < self._due or self.rate is None:
-            return []
-        self._refill(now)
-        if self._tokens < 1:
-            self._due = now + (1 - self._tokens) / self.rate
-            return []
-        self._tokens -= 1
-        self._wait = min(self._wait * 2, self.max_wait)
-        self._last_digest = now
-        return [self._digest(datetime.fromtimestamp(now, UTC))]
+        """Event time reached `now`: the digests that fell due by then, each at the time it fell due (so
+        when time is looked at, per event or per batch, changes nothing)."""
+        out: list[Message] = []
+        while self._backlog and self.rate is not None and now >= self._due:
+            at = self._due
+            self._refill(at)
+            if self._tokens < 1:
+                self._due = at + (1 - self._tokens) / self.rate
+                continue
+            self._tokens -= 1
+            self._wait = min(self._wait * 2, self.max_wait)
+            self._last_digest = at
+            out.append(self._digest(datetime.fromtimestamp(at, UTC)))
+        return out
 
     def finish(self) -> list[Message]:
         """The input ended: the backlog goes out now."""

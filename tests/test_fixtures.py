@@ -21,7 +21,8 @@ from tailer.parse.accesslog import BUILTIN, compile_log_format
 from tests.conftest import parse_bytes, random_pieces
 
 FIXTURES = Path(__file__).parent / "fixtures"
-LOGS = sorted(FIXTURES.rglob("*.log"))
+PARSE_KINDS = ("error", "access", "json", "mixed")  # fixtures of the parse stage (replay/ has its own test)
+LOGS = sorted(log for kind in PARSE_KINDS for log in (FIXTURES / kind).rglob("*.log"))
 REGEN = os.environ.get("KONG_TAILER_REGEN") == "1"
 
 

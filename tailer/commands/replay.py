@@ -213,7 +213,13 @@ def _deliver(messages: list[Message], notifiers: dict[str, NotifierConfig], out:
         if warning:
             err.write(f"kong-tailer: warning: {warning}\n")
         jobs.append((destination, batch, policy_for(notifiers[name])))
-    results = Deliverer().deliver_all(jobs)
+    try:
+        results = Deliverer().deliver_all(jobs)
+    finally:
+        for destination, _, _ in jobs:
+            transport = getattr(destination, "transport", None)
+            if transport is not None:
+                transport.close()
     status = 0
     for name, rs in results.items():
         dead = [r for r in rs if r.outcome.status != "sent"]

@@ -196,14 +196,13 @@ class AccessLogParser(LineParser):
         self.formats = formats
         self._current = formats[0]  # the format that read the latest line: tried first
         self._times = AccessLogTimes()
-        self._held: list[tuple[int, bytes]] = []  # 1xx-3xx lines read one at a time, not yet tallied
+        self._pending: Tally | None = None  # the count of requests below 400 in the latest second
 
     def scanner(self) -> re.Pattern[bytes] | None:
         return None if self.ctx.emit_all else self._current.scan
 
     def skipped(self, buf: bytes, start: int, end: int, offset: int, out: list[Event]) -> None:
         self.stats["http_below_400"] += buf.count(b"\n", start, end)
-        self.flush_tallies(out)
         self._tally(buf, start, end, offset, out)
 
     def feed(self, chunk: Chunk) -> list[Event]:
@@ -216,27 +215,41 @@ class AccessLogParser(LineParser):
         self.flush_tallies(out)
         return out
 
+    # Requests below 400 are not made into events, but rules such as "the 5xx share of all requests" need
+    # them counted. They are counted per second of log time: a `Tally` goes out when the second changes,
+    # before an event of another second, and at the end of each chunk. The rules count per second too, so
+    # how a second's count is split between tallies changes no decision.
+
     def _tally(self, buf: bytes, start: int, end: int, offset: int, out: list[Event]) -> None:
-        """`Tally` events for the skipped lines `buf[start:end]`, one per second they were logged in: when
-        the first and last line share a stamp, all do (an access log is written in time order); otherwise
-        the region is halved until they do. A few stamps per region, not one per line."""
+        """Count the skipped lines `buf[start:end]` in the seconds they were logged in: when the first and
+        the last line share a stamp, all do (an access log is written in time order); otherwise the region is
+        halved until they do. A few stamps per region, not one per line."""
         first_end = buf.find(b"\n", start + 1, end)
         last = buf.rfind(b"\n", start, end)
         stamp = self._stamp(buf[last + 1 : end])
         if first_end == -1 or self._stamp(buf[start + 1 : first_end]) == stamp:
-            count = buf.count(b"\n", start, end)
-            time = self._stamp_time(stamp)
-            previous = out[-1] if out else None
-            if type(previous) is Tally and previous.time == time:
-                previous.count += count
-            else:
-                out.append(Tally(time, self.ctx.host, self.ctx.file, offset + start, "", count))
+            self._count(self._stamp_time(stamp), buf.count(b"\n", start, end), offset + start, out)
             return
         middle = buf.find(b"\n", (start + end) // 2, end)
         if middle <= start:
             middle = last
         self._tally(buf, start, middle, offset, out)
         self._tally(buf, middle, end, offset, out)
+
+    def _count(self, time: datetime | None, n: int, offset: int, out: list[Event]) -> None:
+        pending = self._pending
+        if pending is not None:
+            if pending.time == time:
+                pending.count += n
+                return
+            out.append(pending)
+        self._pending = Tally(time, self.ctx.host, self.ctx.file, offset, "", n)
+
+    def flush_tallies(self, out: list[Event]) -> None:
+        """Send the count in hand (the end of a chunk)."""
+        if self._pending is not None:
+            out.append(self._pending)
+            self._pending = None
 
     def _stamp(self, line: bytes) -> bytes | None:
         """The time text of an access-log line, found the quick way when the format allows."""
@@ -257,30 +270,13 @@ class AccessLogParser(LineParser):
             return self._times.get(stamp)
         return _time({"time_iso8601" if b"T" in stamp else "msec": stamp}, self._times, self.ctx.zone)
 
-    def _hold(self, line: bytes, offset: int) -> None:
-        """A 1xx-3xx line read on its own: tallied before the next event, or at the end of the chunk."""
-        self._held.append((offset, line))
-
-    def flush_tallies(self, out: list[Event]) -> None:
-        """Tally the held lines now, one `Tally` per run of lines logged in the same second."""
-        for offset, line in self._held:
-            time = self._stamp_time(self._stamp(line))
-            previous = out[-1] if out else None
-            if type(previous) is Tally and previous.time == time:
-                previous.count += 1
-            else:
-                out.append(Tally(time, self.ctx.host, self.ctx.file, offset, "", 1))
-        self._held.clear()
-
     def scanned(self, m: re.Match[bytes], offset: int, out: list[Event]) -> None:
         line = m.group()[1:]
         if not self._read_full(line, offset, out) and line.strip():
-            self.flush_tallies(out)
             out.append(self._not_access(line, offset))
 
     def line(self, line: bytes, offset: int, out: list[Event]) -> None:
         if not self.read(line, offset, out) and line.strip():
-            self.flush_tallies(out)
             out.append(self._not_access(line, offset))
 
     def _not_access(self, line: bytes, offset: int) -> Event:
@@ -296,7 +292,7 @@ class AccessLogParser(LineParser):
         status = self._current.status_at(line)
         if status is not None and status < 400 and not self.ctx.emit_all:
             self.stats["http_below_400"] += 1
-            self._hold(line, offset)
+            self._count(self._stamp_time(self._stamp(line)), 1, offset, out)
             return True
         return self._read_full(line, offset, out)
 
@@ -310,10 +306,13 @@ class AccessLogParser(LineParser):
         event = _http_event(m, self._current, self.ctx, offset, line, self._times)
         if event.status < 400 and not self.ctx.emit_all:
             self.stats["http_below_400"] += 1
-            self._hold(line, offset)
-        else:
-            self.flush_tallies(out)
-            out.append(event)
+            self._count(event.time, 1, offset, out)
+            return True
+        pending = self._pending
+        if pending is not None and pending.time is not event.time and pending.time != event.time:
+            out.append(pending)  # the count of an earlier second goes first
+            self._pending = None
+        out.append(event)
         return True
 
     def _match(self, line: bytes) -> re.Match[bytes] | None:

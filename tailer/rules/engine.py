@@ -4,7 +4,9 @@
 Per rule, an event goes through these steps; each may drop it, and the drop is counted by reason:
 
     select      kind, Kong source/event, `when`
-    aggregate   threshold / ratio / flatline / new_value turn matches into a firing key (or not yet)
+    aggregate   threshold / ratio / flatline / new_value turn matches into a firing key (or not yet);
+                a ratio is judged once per second of event time, when all of that second's requests
+                (including those the parser only tallied) are counted
     kong        Kong Event Hooks' filters, exactly as `event_hooks.lua` applies them:
                   snooze alone      the first event passes; every later one is dropped for `snooze` s
                   on_change+snooze  the same, per digest of the `unique` fields           ("unique")
@@ -57,13 +59,15 @@ class RuleRunner:
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
-        self.stats: Counter[str] = Counter()
+        self.stats: Counter[str] = Counter()  # alerts, and drops by reason
+        self.matched = 0
         self.select = _selector(rule)
         self._snoozed: dict[str, float] = {}  # Kong cache key → until
         self._last_digest: str | None = None
         self._realert: dict[tuple[Any, ...], tuple[float, float]] = {}  # key → (last alert, interval)
         self._firing: set[tuple[Any, ...]] = set()
         self._windows: dict[tuple[Any, ...], _Window] = {}
+        self._touched: set[tuple[Any, ...]] = set()  # ratio keys with new hits since the last judgement
         self._seen: dict[tuple[Any, ...], None] = {}
         self._group: list[Alert] = []
         self._group_opened = 0.0
@@ -81,8 +85,9 @@ class RuleRunner:
     # -- steps
 
     def feed(self, event: Event, t: float, out: list[Alert]) -> None:
-        if self.select(event):
-            self.stats["matched"] += 1
+        select = self.select
+        if select is None or select(event):
+            self.matched += 1
             self._feed(event, t, out)
 
     def tally(self, event: Tally, t: float) -> None:
@@ -106,19 +111,33 @@ class RuleRunner:
             self._resolve(group)
 
     def _ratio(self, event: Event, t: float, out: list[Alert]) -> None:
+        # Only counted here; the share is judged once a second (`tick`), when every request of the second,
+        # including those the parser only tallied, is in.
         ratio = self.rule.ratio
         assert ratio is not None
         group = self.rule.group_by.values(event)
         window = self._window(group, t)
-        hit = ratio.when(event)
-        window.add(t, 1, 1 if hit else 0, event)
-        if self._holds(window):
-            if hit:
+        if ratio.when(event):
+            window.add(t, 1, 1, event)
+            window.last_hit = (t, event)
+            self._touched.add(group)
+        else:
+            window.add(t, 1, 0, event)
+
+    def _judge_ratios(self, now: float, out: list[Alert]) -> None:
+        ratio = self.rule.ratio
+        assert ratio is not None
+        for group in self._touched | self._firing:
+            window = self._windows[group]
+            window.expire(now)
+            if not self._holds(window):
+                self._resolve(group)
+            elif group in self._touched and window.last_hit is not None:
+                t, event = window.last_hit
                 share = window.hits / window.total
                 fields = {"ratio": share, "percent": f"{share:.1%}", "total": window.total, "within": ratio.within}
                 self._firing_candidate(event, t, group, window.hits, window.first, fields, out)
-        else:
-            self._resolve(group)
+        self._touched.clear()
 
     def _holds(self, window: _Window) -> bool:
         """The threshold or ratio condition, over the window as it is now."""
@@ -129,8 +148,12 @@ class RuleRunner:
         return window.total >= ratio.min_count and window.hits >= ratio.above * window.total
 
     def _flatline(self, event: Event, t: float, out: list[Alert]) -> None:
+        assert self.rule.flatline is not None
         group = self.rule.group_by.values(event)
-        self._window(group, t).add(t, 1, 0, event)
+        window = self._window(group, t)
+        window.add(t, 1, 0, event)
+        if window.total >= self.rule.flatline.count:  # back to normal: the next quiet spell alerts again
+            self._resolve(group)
 
     def _new_value(self, event: Event, t: float, out: list[Alert]) -> None:
         assert self.rule.new_value is not None
@@ -240,7 +263,9 @@ class RuleRunner:
     def tick(self, now: float, out: list[Alert]) -> None:
         """Event time reached `now`: expire windows, resolve keys, check flatlines, flush a due group."""
         rule = self.rule
-        if rule.threshold is not None or rule.ratio is not None:
+        if rule.ratio is not None:
+            self._judge_ratios(now, out)
+        elif rule.threshold is not None:
             for group in list(self._firing):
                 window = self._windows[group]
                 window.expire(now)
@@ -280,7 +305,7 @@ class RuleRunner:
 class _Window:
     """Counts over the last `within` seconds of event time, in per-second buckets."""
 
-    __slots__ = ("within", "since", "buckets", "total", "hits", "last_event")
+    __slots__ = ("within", "since", "buckets", "total", "hits", "last_event", "last_hit")
 
     def __init__(self, within: float, since: float) -> None:
         self.within = within
@@ -289,6 +314,7 @@ class _Window:
         self.total = 0
         self.hits = 0
         self.last_event: Event | None = None
+        self.last_hit: tuple[float, Event] | None = None  # ratio: the latest event for which `when` held
 
     @property
     def first(self) -> float:
@@ -297,17 +323,17 @@ class _Window:
     def add(self, t: float, n: int, hits: int, event: Event) -> None:
         second = int(t)
         buckets = self.buckets
-        if buckets and buckets[-1][0] >= second:  # same second (or a little back in time): the latest bucket
-            bucket = buckets[-1]
-            bucket[1] += n
-            bucket[2] += hits
-        else:
-            buckets.append([second, n, hits])
         self.total += n
         self.hits += hits
         if type(event) is not Tally or self.last_event is None:  # a request's fields say more than a count
             self.last_event = event
-        self.expire(t)
+        if buckets and buckets[-1][0] >= second:  # same second (or a little back in time): the latest bucket
+            bucket = buckets[-1]
+            bucket[1] += n
+            bucket[2] += hits
+        else:  # a new second: older ones may have left the window
+            buckets.append([second, n, hits])
+            self.expire(t)
 
     def expire(self, now: float) -> None:
         horizon = now - self.within
@@ -337,8 +363,13 @@ class Engine:
 
     def feed(self, events: Iterable[Event]) -> list[Alert]:
         out: list[Alert] = []
+        by_kind = self._by_kind
+        last_time, t = None, self.now or 0.0
         for event in events:
-            t = event.time.timestamp() if event.time is not None else (self.now or 0.0)
+            time = event.time
+            if time is not last_time:  # events of one second usually share one datetime: convert it once
+                last_time = time
+                t = time.timestamp() if time is not None else (self.now or 0.0)
             if self.now is None or t > self.now:
                 self.now = t
                 if int(t) != self._second:
@@ -349,7 +380,10 @@ class Engine:
                 for runner in self._tally:
                     runner.tally(event, t)
                 continue
-            for runner in self._runners(event.kind):
+            runners = by_kind.get(event.kind)
+            if runners is None:
+                runners = self._runners(event.kind)
+            for runner in runners:
                 runner.feed(event, t, out)
         return out
 
@@ -365,18 +399,23 @@ class Engine:
     def finish(self) -> list[Alert]:
         """The input ended: flush open groups."""
         out: list[Alert] = []
+        if self.now is not None:  # judge the last second
+            for runner in self._ticking:
+                runner.tick(self.now, out)
         for runner in self.runners:
             runner.flush(out)
         return out
 
     def stats(self) -> dict[str, Counter[str]]:
-        return {r.rule.name: r.stats for r in self.runners}
+        """Per rule: `matched`, `alerts`, and drops by reason."""
+        return {r.rule.name: Counter(matched=r.matched) + r.stats for r in self.runners}
 
 
-def _selector(rule: Rule) -> Callable[[Event], bool]:
+def _selector(rule: Rule) -> Callable[[Event], bool] | None:
+    """The test of an event beyond its kind; None when every event of the kind matches."""
     source, event_name, when = rule.source, rule.event, rule.when
     if source is None and event_name is None:
-        return when if when is not None else (lambda e: True)
+        return when
 
     def select(e: Event) -> bool:
         if type(e) is not EventHook:
