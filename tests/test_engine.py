@@ -41,7 +41,9 @@ def at(seconds: float) -> datetime:
 
 
 def hook(t: float, off: int, data: dict[str, Any], source: str = "acme", event: str = "quota") -> EventHook:
-    return EventHook(at(t), HOST, "error.log", off, f"box {off}", source=source, event=event, data=data, pid=1, worker=1)
+    return EventHook(
+        at(t), HOST, "error.log", off, f"box {off}", source=source, event=event, data=data, pid=1, worker=1
+    )
 
 
 def quota(t: float, off: int, user: str, n: int = 1) -> EventHook:
@@ -222,8 +224,13 @@ DEFAULT_UNIQUE_CASES = [
     # Kong's unique fields for rate-limiting-advanced: consumer, ip, service (not rate, limit, window)
     pytest.param(
         RLA + "on_change = true\n",
-        [rl(0, 0), rl(1, 1, rate=150), rl(2, 2, user="bob"), rl(3, 3, ip="198.51.100.7"),
-         rl(4, 4, ip="198.51.100.7", rate=200)],
+        [
+            rl(0, 0),
+            rl(1, 1, rate=150),
+            rl(2, 2, user="bob"),
+            rl(3, 3, ip="198.51.100.7"),
+            rl(4, 4, ip="198.51.100.7", rate=200),
+        ],
         [0, 2, 3],
         {"matched": 5, "alerts": 3, "unique": 2},
         id="rla-on_change",
@@ -238,8 +245,11 @@ DEFAULT_UNIQUE_CASES = [
     # a source without Kong-defined unique fields: the digest covers every field, so a new rate is a change
     pytest.param(
         RL + "on_change = true\n",
-        [rl(0, 0, source="rate-limiting"), rl(1, 1, rate=150, source="rate-limiting"),
-         rl(2, 2, rate=150, source="rate-limiting")],
+        [
+            rl(0, 0, source="rate-limiting"),
+            rl(1, 1, rate=150, source="rate-limiting"),
+            rl(2, 2, rate=150, source="rate-limiting"),
+        ],
         [0, 1],
         {"matched": 3, "alerts": 2, "unique": 1},
         id="other-source-every-field",
@@ -298,16 +308,28 @@ TH_CASES = [
     ),
     pytest.param(
         TH + 'group_by = ["client"]\n',
-        [http(0, 0, client="a"), http(1, 1, client="a"), http(2, 2, client="b"), http(3, 3, client="b"),
-         http(4, 4, client="a"), http(5, 5, client="b")],
+        [
+            http(0, 0, client="a"),
+            http(1, 1, client="a"),
+            http(2, 2, client="b"),
+            http(3, 3, client="b"),
+            http(4, 4, client="a"),
+            http(5, 5, client="b"),
+        ],
         [4, 5],
         {"matched": 6, "alerts": 2},
         id="group_by-independent",
     ),  # fmt: skip
     pytest.param(
         TH,
-        [http(0, 0, client="a"), http(1, 1, client="a"), http(2, 2, client="b"), http(3, 3, client="b"),
-         http(4, 4, client="a"), http(5, 5, client="b")],
+        [
+            http(0, 0, client="a"),
+            http(1, 1, client="a"),
+            http(2, 2, client="b"),
+            http(3, 3, client="b"),
+            http(4, 4, client="a"),
+            http(5, 5, client="b"),
+        ],
         [2],
         {"matched": 6, "alerts": 1, "realert": 3},
         id="without-group_by",
@@ -361,6 +383,29 @@ RATIO_CASES = [
         [],
         {"matched": 10},
         id="4xx-do-not-count-as-hits",
+    ),
+    # the share is judged once the second is complete: requests tallied after the errors of the same second count
+    pytest.param(
+        [http(1, i) for i in range(1, 6)] + [tally(1, 0, 95)], [5], {"matched": 5, "alerts": 1}, id="tally-after-hits"
+    ),
+    # ... and as of that second: what comes (or does not come) long after it cannot take the alert back
+    pytest.param(
+        [tally(0, 0, 95)] + [http(1, i) for i in range(1, 6)] + [http(400, 6, 404)],
+        [5],
+        {"matched": 6, "alerts": 1},
+        id="next-event-after-within",
+    ),
+    pytest.param(
+        [tally(0, 0, 95)] + [http(1, i) for i in range(1, 6)] + [400],
+        [5],
+        {"matched": 5, "alerts": 1},
+        id="advance-after-within",
+    ),
+    pytest.param(
+        [tally(0, 0, 95)] + [http(250, i) for i in range(1, 6)] + [http(320, 6, 404)],
+        [5],
+        {"matched": 6, "alerts": 1},
+        id="next-event-after-a-gap",
     ),
     # the counted requests of another host are not this host's
     pytest.param(
@@ -423,8 +468,15 @@ def test_flatline_key_back_with_one_event_then_quiet_again() -> None:
 
 NEW_CASES = [
     pytest.param(
-        [quota(0, 0, "alice"), quota(1, 1, "alice"), quota(2, 2, "bob"), hook(3, 3, {"count": 1}),
-         hook(4, 4, {"consumer": {}}), quota(5, 5, "alice"), quota(6, 6, "carol")],
+        [
+            quota(0, 0, "alice"),
+            quota(1, 1, "alice"),
+            quota(2, 2, "bob"),
+            hook(3, 3, {"count": 1}),
+            hook(4, 4, {"consumer": {}}),
+            quota(5, 5, "alice"),
+            quota(6, 6, "carol"),
+        ],
         [0, 2, 6],
         {"matched": 7, "alerts": 3},
         id="first-value-alerts",
@@ -638,7 +690,8 @@ def test_slack_digests_do_not_depend_on_batching() -> None:
 
 def test_correlated_cause_and_error_fields() -> None:
     toml = rule(
-        'kind = "http"\nwhen = \'cause == "upstream_timeout"\'\n', text="{{ status }}: {{ error.message }} ({{ cause }})"
+        'kind = "http"\nwhen = \'cause == "upstream_timeout"\'\n',
+        text="{{ status }}: {{ error.message }} ({{ cause }})",
     )
     timeout = "upstream timed out (110: Connection timed out) while reading response header from upstream"
     events: list[Event] = [

@@ -89,11 +89,7 @@ class LogFormat:
     scan: re.Pattern[bytes] | None  # b"\n" + a line that is not a 1xx-3xx request (see LineParser.scanner)
     fields: dict[str, str | None]  # Http field → the variable (group) that gives it in this format
     extra: tuple[str, ...]  # the variables that go to Http.extra
-
-    @property
-    def bracket_time(self) -> bool:
-        """`[$time_local]` in the format: the first `[` of a line usually opens the time."""
-        return "[$time_local]" in self.source
+    time_in_brackets: bool  # `[$time_local]`: the first `[` of a line usually opens the time
 
     def status_at(self, line: bytes) -> int | None:
         """The status found by counting quotes, or None if this format or line does not allow it."""
@@ -178,7 +174,10 @@ def compile_log_format(fmt: str, name: str = "custom") -> LogFormat:
         scan = re.compile(rb"\n(?!" + below_400 + rb")[^\n]*")
     fields = {f: next((v for v in sources if v in seen), None) for f, sources in _FIELD_SOURCES.items()}
     extra = tuple(v for v in seen if v not in _FIELD_VARS)
-    return LogFormat(name, fmt, escape, regex, status_quotes, before_status, after_status, scan, fields, extra)
+    return LogFormat(
+        name, fmt, escape, regex, status_quotes, before_status, after_status, scan, fields, extra,
+        "[$time_local]" in fmt,
+    )  # fmt: skip
 
 
 BUILTIN = (
@@ -197,6 +196,7 @@ class AccessLogParser(LineParser):
         self._current = formats[0]  # the format that read the latest line: tried first
         self._times = AccessLogTimes()
         self._pending: Tally | None = None  # the count of requests below 400 in the latest second
+        self._pending_stamp: bytes | None = None  # its stamp as logged, when known
 
     def scanner(self) -> re.Pattern[bytes] | None:
         return None if self.ctx.emit_all else self._current.scan
@@ -221,14 +221,19 @@ class AccessLogParser(LineParser):
     # how a second's count is split between tallies changes no decision.
 
     def _tally(self, buf: bytes, start: int, end: int, offset: int, out: list[Event]) -> None:
-        """Count the skipped lines `buf[start:end]` in the seconds they were logged in: when the first and
-        the last line share a stamp, all do (an access log is written in time order); otherwise the region is
-        halved until they do. A few stamps per region, not one per line."""
-        first_end = buf.find(b"\n", start + 1, end)
+        """Count the skipped lines `buf[start:end]` in the seconds they were logged in. An access log is
+        written in time order, so when the last line has the stamp of the count in hand, or the same stamp as
+        the first line, every line between has it too; otherwise the region is halved until that holds.
+        A stamp or two per region, not one per line."""
         last = buf.rfind(b"\n", start, end)
         stamp = self._stamp(buf[last + 1 : end])
+        if stamp is not None and stamp == self._pending_stamp:
+            self._pending.count += buf.count(b"\n", start, end)  # type: ignore[union-attr]
+            return
+        first_end = buf.find(b"\n", start + 1, end)
         if first_end == -1 or self._stamp(buf[start + 1 : first_end]) == stamp:
             self._count(self._stamp_time(stamp), buf.count(b"\n", start, end), offset + start, out)
+            self._pending_stamp = stamp
             return
         middle = buf.find(b"\n", (start + end) // 2, end)
         if middle <= start:
@@ -244,16 +249,18 @@ class AccessLogParser(LineParser):
                 return
             out.append(pending)
         self._pending = Tally(time, self.ctx.host, self.ctx.file, offset, "", n)
+        self._pending_stamp = None
 
     def flush_tallies(self, out: list[Event]) -> None:
         """Send the count in hand (the end of a chunk)."""
         if self._pending is not None:
             out.append(self._pending)
             self._pending = None
+            self._pending_stamp = None
 
     def _stamp(self, line: bytes) -> bytes | None:
         """The time text of an access-log line, found the quick way when the format allows."""
-        if self._current.bracket_time:
+        if self._current.time_in_brackets:
             i = line.find(b"[")
             if i >= 0 and line[i + 27 : i + 28] == b"]":
                 return line[i + 1 : i + 27]
@@ -312,6 +319,7 @@ class AccessLogParser(LineParser):
         if pending is not None and pending.time is not event.time and pending.time != event.time:
             out.append(pending)  # the count of an earlier second goes first
             self._pending = None
+            self._pending_stamp = None
         out.append(event)
         return True
 
