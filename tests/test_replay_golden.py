@@ -236,7 +236,7 @@ def test_contract_summary_on_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
     result = replay_case(CASES_DIR / "contract", monkeypatch)
     assert result.exit_code == 0
     lines = result.stderr.splitlines()
-    assert "kong-tailer: rule rate-limit-exceeded: 3 matched, 2 alerts; suppressed: 1 by snooze" in lines
+    assert "kong-tailer: rule rate-limit-exceeded: 3 matched, 2 alerts; dropped: 1 by snooze" in lines
     assert "kong-tailer: rule upstream-5xx: 4 matched, 4 alerts" in lines
     assert any(line.startswith("kong-tailer: error.log: error log, ") for line in lines)
     assert any(line.startswith("kong-tailer: access.log: access log, ") for line in lines)

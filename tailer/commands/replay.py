@@ -33,6 +33,7 @@ from tailer.rules.model import NotifierConfig
 from tailer.sources import FileEvents, ReadOptions
 
 BATCH = 2048  # events handed to the pipeline at a time
+DROPS = ("snooze", "unique", "realert")  # the engine's reasons for dropping a match
 PROGRESS_FROM = 32 << 20  # show a progress bar on a terminal for inputs larger than this many bytes
 
 
@@ -192,13 +193,15 @@ def _json(message: Message, config: NotifierConfig) -> dict[str, Any]:
 
 
 def _summary(pipeline: Pipeline, err: TextIO) -> None:
+    """Per rule: `12 matched, 3 alerts; dropped: 9 by snooze; folded: 2 by grouping, 4 into slack digests`."""
     for name, stats in pipeline.stats().items():
-        suppressed = ", ".join(
-            f"{n} by {reason}" for reason, n in sorted(stats.items()) if reason not in ("matched", "alerts") and n
-        )
+        dropped = [f"{n} by {reason}" for reason, n in sorted(stats.items()) if reason in DROPS and n]
+        folded = [f"{stats['grouped']} by grouping"] if stats["grouped"] else []
+        folded += [f"{n} into {r.split(':', 1)[1]} digests" for r, n in sorted(stats.items()) if r[:7] == "budget:"]
         err.write(
             f"kong-tailer: rule {name}: {stats['matched']} matched, {stats['alerts']} alerts"
-            + (f"; suppressed: {suppressed}" if suppressed else "")
+            + (f"; dropped: {', '.join(dropped)}" if dropped else "")
+            + (f"; folded: {', '.join(folded)}" if folded else "")
             + "\n"
         )
 

@@ -125,18 +125,24 @@ class RuleRunner:
             window.add(t, 1, 0, event)
 
     def _judge_ratios(self, now: float, out: list[Alert]) -> None:
+        """Judge the keys with new hits as their windows stood at their last second (`now` may be much later:
+        time only moves with events), then let the firing ones that have cleared by `now` resolve."""
         ratio = self.rule.ratio
         assert ratio is not None
-        for group in self._touched | self._firing:
+        for group in self._touched:
             window = self._windows[group]
-            window.expire(now)
             if not self._holds(window):
                 self._resolve(group)
-            elif group in self._touched and window.last_hit is not None:
+            elif window.last_hit is not None:
                 t, event = window.last_hit
                 share = window.hits / window.total
                 fields = {"ratio": share, "percent": f"{share:.1%}", "total": window.total, "within": ratio.within}
                 self._firing_candidate(event, t, group, window.hits, window.first, fields, out)
+        for group in self._firing - self._touched:
+            window = self._windows[group]
+            window.expire(now)
+            if not self._holds(window):
+                self._resolve(group)
         self._touched.clear()
 
     def _holds(self, window: _Window) -> bool:

@@ -52,6 +52,7 @@ BUILTIN_NOTIFIERS = {
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", re.I)
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _NAME = re.compile(r"[A-Za-z0-9][\w.-]*")
+_NEXT_TABLE = re.compile(r"\s*\[\[\s*rule\s*\]\]|\s*\[\s*notifiers?\s*\.")
 
 
 class RulesError(ConfigError):
@@ -77,11 +78,13 @@ class _Where:
         return cls(file, lines, [i + 1 for i, line in enumerate(lines) if header.match(line)])
 
     def key_line(self, header: int, key: str) -> int:
-        """The line of `key = ...` in the table whose header is on line `header` (0: the top level);
-        `header` itself if the key is not found there."""
-        pattern = re.compile(r"\s*[\"']?" + re.escape(key) + r"[\"']?\s*=")
+        """The line that sets `key` (`key = ...`, a dotted `key.x = ...`, a `[...key]` sub-table or a `[[key]]`
+        header) in the table whose header is on line `header`, up to the next rule or notifier table (0: the
+        whole file); `header` itself if none does."""
+        name = re.escape(key)
+        pattern = re.compile(rf"\s*(?:[\"']?{name}[\"']?\s*[=.]|\[\[?\s*(?:[\w.-]+\.)?{name}\s*\]\]?)")
         for i in range(header, len(self.lines)):
-            if self.lines[i].lstrip().startswith("["):
+            if header and _NEXT_TABLE.match(self.lines[i]):
                 break
             if pattern.match(self.lines[i]):
                 return i + 1
