@@ -54,6 +54,7 @@ _PATTERNS = {
     "pipe": rb"[p.]",
 }
 # Http field → the variables that may give it, best first; any other variable goes to `extra`.
+_TEXT_FIELDS = ("request", "method", "path", "protocol", "client", "user_agent", "referer", "request_id")
 _FIELD_SOURCES = {
     "request": ("request",),
     "method": ("request_method",),
@@ -90,6 +91,8 @@ class LogFormat:
     fields: dict[str, str | None]  # Http field → the variable (group) that gives it in this format
     extra: tuple[str, ...]  # the variables that go to Http.extra
     time_in_brackets: bool  # `[$time_local]`: the first `[` of a line usually opens the time
+    text_fields: tuple[str, ...]  # the Http text fields this format carries
+    text_groups: tuple[str, ...]  # their groups, plus "status" so that `m.group(*...)` always gives a tuple
 
     def status_at(self, line: bytes) -> int | None:
         """The status found by counting quotes, or None if this format or line does not allow it."""
@@ -174,9 +177,10 @@ def compile_log_format(fmt: str, name: str = "custom") -> LogFormat:
         scan = re.compile(rb"\n(?!" + below_400 + rb")[^\n]*")
     fields = {f: next((v for v in sources if v in seen), None) for f, sources in _FIELD_SOURCES.items()}
     extra = tuple(v for v in seen if v not in _FIELD_VARS)
+    texts = tuple(name for name in _TEXT_FIELDS if fields[name])
     return LogFormat(
         name, fmt, escape, regex, status_quotes, before_status, after_status, scan, fields, extra,
-        "[$time_local]" in fmt,
+        "[$time_local]" in fmt, texts, tuple(str(fields[t]) for t in texts) + ("status",),
     )  # fmt: skip
 
 
@@ -202,8 +206,9 @@ class AccessLogParser(LineParser):
         return None if self.ctx.emit_all else self._current.scan
 
     def skipped(self, buf: bytes, start: int, end: int, offset: int, out: list[Event]) -> None:
-        self.stats["http_below_400"] += buf.count(b"\n", start, end)
-        self._tally(buf, start, end, offset, out)
+        lines = buf.count(b"\n", start, end)
+        self.stats["http_below_400"] += lines
+        self._tally(buf, start, end, offset, out, lines)
 
     def feed(self, chunk: Chunk) -> list[Event]:
         out = super().feed(chunk)
@@ -220,7 +225,7 @@ class AccessLogParser(LineParser):
     # before an event of another second, and at the end of each chunk. The rules count per second too, so
     # how a second's count is split between tallies changes no decision.
 
-    def _tally(self, buf: bytes, start: int, end: int, offset: int, out: list[Event]) -> None:
+    def _tally(self, buf: bytes, start: int, end: int, offset: int, out: list[Event], lines: int = 0) -> None:
         """Count the skipped lines `buf[start:end]` in the seconds they were logged in. An access log is
         written in time order, so when the last line has the stamp of the count in hand, or the same stamp as
         the first line, every line between has it too; otherwise the region is halved until that holds.
@@ -228,11 +233,11 @@ class AccessLogParser(LineParser):
         last = buf.rfind(b"\n", start, end)
         stamp = self._stamp(buf[last + 1 : end])
         if stamp is not None and stamp == self._pending_stamp:
-            self._pending.count += buf.count(b"\n", start, end)  # type: ignore[union-attr]
+            self._pending.count += lines or buf.count(b"\n", start, end)  # type: ignore[union-attr]
             return
         first_end = buf.find(b"\n", start + 1, end)
         if first_end == -1 or self._stamp(buf[start + 1 : first_end]) == stamp:
-            self._count(self._stamp_time(stamp), buf.count(b"\n", start, end), offset + start, out)
+            self._count(self._stamp_time(stamp), lines or buf.count(b"\n", start, end), offset + start, out)
             self._pending_stamp = stamp
             return
         middle = buf.find(b"\n", (start + end) // 2, end)
@@ -340,14 +345,18 @@ def _http_event(
     groups = m.groupdict()
     esc = "plain" if fmt.escape == "default" and b"\\" not in line else fmt.escape  # plain: nothing to undo
     f = fmt.fields
-    method, path, protocol = _val(groups, f["method"], esc), _val(groups, f["path"], esc), None
-    request = _val(groups, f["request"], esc)
+    if esc == "plain":  # the usual case: every text field at once, without a call per field
+        texts = dict(zip(fmt.text_fields, map(_plain, m.group(*fmt.text_groups)), strict=False))
+    else:
+        texts = {name: _val(groups, f[name], esc) for name in fmt.text_fields}
+    method, path, protocol = texts.get("method"), texts.get("path"), None
+    request = texts.get("request")
     if request is not None:
         pieces = request.split(" ")
         if len(pieces) == 3:
             method, path, protocol = pieces
     if protocol is None:
-        protocol = _val(groups, f["protocol"], esc)
+        protocol = texts.get("protocol")
     extra = {k: _val(groups, k, esc) for k in fmt.extra}
     if request is not None and (method is None or path is None):
         extra["request"] = request  # empty, or binary garbage (TLS on a plain port)
@@ -362,13 +371,20 @@ def _http_event(
         method,
         path,
         protocol,
-        _val(groups, f["client"], esc),
+        texts.get("client"),
         int(size) if size and size.isdigit() else None,
-        _val(groups, f["user_agent"], esc),
-        _val(groups, f["referer"], esc),
-        _val(groups, f["request_id"], esc),
+        texts.get("user_agent"),
+        texts.get("referer"),
+        texts.get("request_id"),
         extra,
     )
+
+
+def _plain(raw: bytes | None) -> str | None:
+    """A logged value with nothing to unescape: `-` (nginx's empty) → None."""
+    if raw is None or raw == b"-" or not raw:
+        return None
+    return raw.decode("utf-8", "replace")
 
 
 def _val(groups: dict[str, bytes | None], name: str | None, escape: str) -> str | None:

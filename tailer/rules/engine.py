@@ -116,7 +116,7 @@ class RuleRunner:
         ratio = self.rule.ratio
         assert ratio is not None
         group = self.rule.group_by.values(event)
-        window = self._window(group, t)
+        window = self._windows.get(group) or self._window(group, t)
         if ratio.when(event):
             window.add(t, 1, 1, event)
             window.last_hit = (t, event)
@@ -447,5 +447,5 @@ def _unique_values(rule: Rule, event: Event) -> Any:
 
 
 def _key(rule: Rule, group: tuple[Any, ...], event: Event) -> str:
-    text = json.dumps([rule.name, group, event.host, event.offset, event.raw], default=_plain)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    head = f"{rule.name}\0{group!r}\0{event.host}\0{event.offset}\0"
+    return hashlib.sha256(head.encode() + event.raw.encode("utf-8", "surrogatepass")).hexdigest()[:32]
