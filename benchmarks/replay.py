@@ -53,8 +53,9 @@ text = "{{ status }} on {{ method }} {{ path }}"
 
 def replay_stage(ruleset: RuleSet, fmt: str) -> Callable[[Path], int]:
     def run(path: Path) -> int:
-        files = FileEvents(str(path), ReadOptions(fmt, ParseContext(str(path), "bench", UTC)))
         pipeline = Pipeline(ruleset)
+        ctx = ParseContext(str(path), "bench", UTC, statuses=pipeline.http_statuses())  # as `replay` does
+        files = FileEvents(str(path), ReadOptions(fmt, ctx))
         messages = []
         for batch in files:
             messages.extend(pipeline.feed(batch))

@@ -14,6 +14,7 @@ from tailer.budget import Budget
 from tailer.correlate import Correlator
 from tailer.events import Event
 from tailer.rules.engine import Engine
+from tailer.rules.expr import statuses
 from tailer.rules.model import RuleSet
 
 
@@ -24,6 +25,26 @@ class Pipeline:
         self.engine = Engine(ruleset.rules)
         used = sorted({n for rule in ruleset.rules for n in rule.notify})
         self.budgets = {n: Budget(n, ruleset.notifiers[n].rate, ruleset.notifiers[n].burst) for n in used}
+
+    def http_statuses(self) -> frozenset[int] | None:
+        """The request statuses some rule may want as events (None: every one from 400 up); the parser only
+        counts the others, which is all that rules over counts need."""
+        wanted: set[int] = set()
+        for rule in self.ruleset.rules:
+            if rule.kind not in (None, "http"):
+                continue
+            if rule.counts_all_requests:  # counts; events only where a ratio's `when` may hold
+                if rule.ratio is not None:
+                    codes = statuses(rule.ratio.when)
+                    if codes is None:
+                        return None
+                    wanted |= codes
+                continue
+            codes = statuses(rule.when) if rule.when is not None else None
+            if codes is None:
+                return None
+            wanted |= codes
+        return frozenset(c for c in wanted if c >= 400)
 
     def feed(self, events: list[Event]) -> list[Message]:
         """The messages that the events of one batch (in log order) let go out."""

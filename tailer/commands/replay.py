@@ -12,7 +12,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any, TextIO
 
@@ -62,7 +62,8 @@ def parse_time(text: str | None, zone: tzinfo, option: str) -> datetime | None:
 def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: TextIO) -> int:
     ruleset = load_rules(opts.rules, opts.only)
     pipeline = Pipeline(ruleset)
-    files = [FileEvents(path, opts.read) for path in paths]
+    read = replace(opts.read, ctx=replace(opts.read.ctx, statuses=pipeline.http_statuses()))
+    files = [FileEvents(path, read) for path in paths]
     for path in paths:
         if path != "-" and not os.access(path, os.R_OK):
             raise InputError(f"{path}: cannot open: {'no such file' if not os.path.exists(path) else 'not readable'}")

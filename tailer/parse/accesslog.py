@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
@@ -168,13 +169,7 @@ def compile_log_format(fmt: str, name: str = "custom") -> LogFormat:
         raise ConfigError(f"log_format {name}: cannot be compiled ({exc})") from exc
     scan = None
     if status_quotes:
-        below_400 = (
-            rb'(?:[^"\n]*"){%d}' % status_quotes
-            + re.escape(before_status)
-            + rb"[123]\d\d"
-            + (re.escape(after_status) if after_status else rb"(?:\n|\Z)")
-        )
-        scan = re.compile(rb"\n(?!" + below_400 + rb")[^\n]*")
+        scan = _scan(status_quotes, before_status, after_status, rb"[123]\d\d")
     fields = {f: next((v for v in sources if v in seen), None) for f, sources in _FIELD_SOURCES.items()}
     extra = tuple(v for v in seen if v not in _FIELD_VARS)
     texts = tuple(name for name in _TEXT_FIELDS if fields[name])
@@ -182,6 +177,34 @@ def compile_log_format(fmt: str, name: str = "custom") -> LogFormat:
         name, fmt, escape, regex, status_quotes, before_status, after_status, scan, fields, extra,
         "[$time_local]" in fmt, texts, tuple(str(fields[t]) for t in texts) + ("status",),
     )  # fmt: skip
+
+
+def _scan(quotes: int, before_status: bytes, after_status: bytes, skipped: bytes) -> re.Pattern[bytes]:
+    """The regex of LineParser.scanner: b"\\n" + a line whose status (after `quotes` quotes) is not `skipped`."""
+    skip = (
+        rb'(?:[^"\n]*"){%d}' % quotes
+        + re.escape(before_status)
+        + skipped
+        + (re.escape(after_status) if after_status else rb"(?:\n|\Z)")
+    )
+    return re.compile(rb"\n(?!" + skip + rb")[^\n]*")
+
+
+def status_pattern(codes: Iterable[int]) -> bytes:
+    """A regex matching exactly these three-digit statuses, compact (`40[0-35-9]|4[1-9]\\d|...`)."""
+    by_head: dict[bytes, list[int]] = {}
+    for code in sorted(set(codes)):
+        by_head.setdefault(b"%d" % (code // 10), []).append(code % 10)
+    tens: dict[bytes, list[bytes]] = {}  # `[0-9]` for the last digit when all ten are there
+    parts = []
+    for head, units in by_head.items():
+        if len(units) == 10:
+            tens.setdefault(head[:1], []).append(head[1:])
+        else:
+            parts.append(head + b"[" + b"".join(b"%d" % u for u in units) + b"]")
+    for first, seconds in tens.items():
+        parts.append(first + b"[" + b"".join(seconds) + rb"]\d")
+    return b"(?:" + b"|".join(parts) + b")" if parts else b"(?!)"
 
 
 BUILTIN = (
@@ -201,9 +224,27 @@ class AccessLogParser(LineParser):
         self._times = AccessLogTimes()
         self._pending: Tally | None = None  # the count of requests below 400 in the latest second
         self._pending_stamp: bytes | None = None  # its stamp as logged, when known
+        self._scans: dict[str, re.Pattern[bytes]] = {}  # per format, for ctx.statuses
 
     def scanner(self) -> re.Pattern[bytes] | None:
-        return None if self.ctx.emit_all else self._current.scan
+        if self.ctx.emit_all:
+            return None
+        fmt = self._current
+        if self.ctx.statuses is None or not fmt.quotes_before_status:
+            return fmt.scan
+        scan = self._scans.get(fmt.name)
+        if scan is None:  # skip in C every status no rule wants, not only 1xx-3xx
+            skipped = status_pattern(set(range(100, 600)) - self.ctx.statuses)
+            scan = _scan(fmt.quotes_before_status, fmt.before_status, fmt.after_status, skipped)
+            self._scans[fmt.name] = scan
+        return scan
+
+    def _counted(self, status: int) -> bool:
+        """Only counted, not made into an event: below 400, or a status no rule wants."""
+        if self.ctx.emit_all:
+            return False
+        wanted = self.ctx.statuses
+        return status < 400 if wanted is None else status not in wanted
 
     def skipped(self, buf: bytes, start: int, end: int, offset: int, out: list[Event]) -> None:
         lines = buf.count(b"\n", start, end)
@@ -302,7 +343,7 @@ class AccessLogParser(LineParser):
     def read(self, line: bytes, offset: int, out: list[Event]) -> bool:
         """Read one access-log line; False if no format fits it."""
         status = self._current.status_at(line)
-        if status is not None and status < 400 and not self.ctx.emit_all:
+        if status is not None and self._counted(status):
             self.stats["http_below_400"] += 1
             self._count(self._stamp_time(self._stamp(line)), 1, offset, out)
             return True
@@ -316,7 +357,7 @@ class AccessLogParser(LineParser):
             if m is None:
                 return False
         event = _http_event(m, self._current, self.ctx, offset, line, self._times)
-        if event.status < 400 and not self.ctx.emit_all:
+        if self._counted(event.status):
             self.stats["http_below_400"] += 1
             self._count(event.time, 1, offset, out)
             return True

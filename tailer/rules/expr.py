@@ -36,11 +36,11 @@ from typing import Any, TypeVar
 import pyparsing as pp
 
 from tailer.errors import ConfigError
-from tailer.events import Event
+from tailer.events import Event, Http
 from tailer.fields import MISSING, Getter, compile_path
 from tailer.rules.model import Predicate
 
-__all__ = ["compile_when"]
+__all__ = ["compile_when", "statuses"]
 
 _T = TypeVar("_T")
 
@@ -176,8 +176,11 @@ def _all(preds: list[Predicate]) -> Predicate:
         return preds[0]
     if len(preds) == 2:
         a, b = preds
-        return lambda e: a(e) and b(e)
-    return lambda e: all(p(e) for p in preds)
+        pred: Predicate = lambda e: a(e) and b(e)  # noqa: E731
+    else:
+        pred = lambda e: all(p(e) for p in preds)  # noqa: E731
+    known = [s for s in map(statuses, preds) if s is not None]
+    return _statuses(pred, frozenset.intersection(*known) if known else None)
 
 
 def _any(preds: list[Predicate]) -> Predicate:
@@ -185,8 +188,39 @@ def _any(preds: list[Predicate]) -> Predicate:
         return preds[0]
     if len(preds) == 2:
         a, b = preds
-        return lambda e: a(e) or b(e)
-    return lambda e: any(p(e) for p in preds)
+        pred: Predicate = lambda e: a(e) or b(e)  # noqa: E731
+    else:
+        pred = lambda e: any(p(e) for p in preds)  # noqa: E731
+    each = [statuses(p) for p in preds]
+    return _statuses(pred, None if any(s is None for s in each) else frozenset().union(*each))  # type: ignore[arg-type]
+
+
+# What a condition says of `status`: the HTTP statuses for which it can hold, whatever the other fields are
+# (None: any). The parser reads in full only the requests that some rule may want (tailer.pipeline).
+_STATUSES = "_kong_tailer_statuses"
+_PROBES = range(100, 600)
+
+
+def statuses(pred: Predicate) -> frozenset[int] | None:
+    """The statuses for which `pred` can hold (None: it does not depend on the status alone)."""
+    return getattr(pred, _STATUSES, None)
+
+
+def _statuses(pred: Predicate, codes: frozenset[int] | None) -> Predicate:
+    if codes is not None:
+        setattr(pred, _STATUSES, codes)
+    return pred
+
+
+def _on_status(pred: Predicate) -> Predicate:
+    """A comparison of `status` itself: try it on every status."""
+    probe = Http(None, "", "", 0, "", 0, None, None, None, None, None, None, None, None, {})
+    codes = set()
+    for code in _PROBES:
+        probe.status = code
+        if pred(probe):
+            codes.add(code)
+    return _statuses(pred, frozenset(codes))
 
 
 def _fatal(s: str, loc: int, build: Callable[[], _T]) -> _T:
@@ -197,8 +231,16 @@ def _fatal(s: str, loc: int, build: Callable[[], _T]) -> _T:
         raise pp.ParseFatalException(s, loc, str(err)) from None
 
 
-def _field(s: str, loc: int, toks: pp.ParseResults) -> Getter:
-    return _fatal(s, loc, lambda: compile_path(toks[0]))
+class _Field:
+    __slots__ = ("path", "get")
+
+    def __init__(self, path: str, get: Getter) -> None:
+        self.path = path
+        self.get = get
+
+
+def _field(s: str, loc: int, toks: pp.ParseResults) -> _Field:
+    return _Field(toks[0].strip(), _fatal(s, loc, lambda: compile_path(toks[0])))
 
 
 def _number_literal(s: str, loc: int, toks: pp.ParseResults) -> int | float:
@@ -224,15 +266,19 @@ def _operator(s: str, loc: int, toks: pp.ParseResults) -> str:
 
 
 def _condition(s: str, loc: int, toks: pp.ParseResults) -> Predicate:
-    get: Getter = toks[0]
+    field: _Field = toks[0]
+    get = field.get
     if len(toks) == 1:
-        return lambda e: bool(get(e))
-    op, at, lit = toks[1], toks[2], toks[3]  # `at`: where the literal starts, for a message
-    if op in ("in", "not in"):
-        return _fatal(s, at, lambda: _member(get, list(lit), op == "not in"))
-    if op in ("=~", "!~"):
-        return _fatal(s, at, lambda: _match(get, op, lit))
-    return _fatal(s, at, lambda: _compare(get, op, lit))
+        pred: Predicate = lambda e: bool(get(e))  # noqa: E731
+    else:
+        op, at, lit = toks[1], toks[2], toks[3]  # `at`: where the literal starts, for a message
+        if op in ("in", "not in"):
+            pred = _fatal(s, at, lambda: _member(get, list(lit), op == "not in"))
+        elif op in ("=~", "!~"):
+            pred = _fatal(s, at, lambda: _match(get, op, lit))
+        else:
+            pred = _fatal(s, at, lambda: _compare(get, op, lit))
+    return _on_status(pred) if field.path == "status" else pred
 
 
 def _negate(toks: pp.ParseResults) -> Predicate:
@@ -266,7 +312,7 @@ def _grammar() -> pp.ParserElement:
     test = field + pp.Optional(op - at + value | (not_in | in_) - at + values)
     expr = pp.Forward()
     exists = _keyword("exists").suppress() + lpar - field - rpar
-    exists.set_parse_action(lambda t: _compare(t[0], "!=", _NULL))
+    exists.set_parse_action(lambda t: _compare(t[0].get, "!=", _NULL))
     atom = (lpar - expr - rpar) | exists | test.set_parse_action(_condition)
     negation = pp.Forward()
     negation <<= ((not_.suppress() - negation).set_parse_action(_negate) | atom).set_name("a condition")
