@@ -97,3 +97,25 @@ def test_reading_only_wanted_requests_changes_no_message() -> None:
     assert wanted is not None and 404 not in wanted
     everything = messages(None)
     assert everything and messages(wanted) == everything
+
+
+def record(status: int, started_ms: int) -> bytes:
+    return (
+        b'{"request":{"method":"GET","uri":"/x"},"response":{"status":%d,"size":1},"client_ip":"10.0.0.5",'
+        b'"started_at":%d}' % (status, started_ms)
+    )
+
+
+def test_file_log_records_below_400_are_counted_per_second() -> None:
+    data = b"\n".join([record(200, 1736935200100), record(304, 1736935200900), record(502, 1736935201000),
+                       record(200, 1736935201500)]) + b"\n"  # fmt: skip
+    events = parse_bytes(data, "json", tallies=True)
+    assert [(type(e).__name__, getattr(e, "count", None)) for e in events] == [
+        ("Tally", 2),
+        ("Http", None),
+        ("Tally", 1),
+    ]
+    assert [e.time.timestamp() if e.time else None for e in events if isinstance(e, Tally)] == [
+        1736935200.0,
+        1736935201.0,
+    ]

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Any
 
-from tailer.events import Event, Http
+from tailer.events import Event, Http, Tally
 from tailer.parse.base import LineParser, container_prefix, text
 from tailer.parse.timestamps import epoch_time
 
 _STATUS = re.compile(rb'"status":(\d+)')
+_STARTED = re.compile(rb'"started_at":(\d+)')
 
 
 class FileLogParser(LineParser):
@@ -30,7 +32,10 @@ class FileLogParser(LineParser):
         if not self.ctx.emit_all:
             statuses = _STATUS.findall(line)
             if statuses and all(int(s) < 400 for s in statuses):
-                self.stats["http_below_400"] += 1
+                self.stats["http_below_400"] += len(statuses)
+                started = _STARTED.search(line)
+                time = epoch_time(int(started.group(1)) // 1000, self.ctx.zone) if started else None
+                self._count(time, len(statuses), offset, out)
                 return True
         try:
             doc = json.loads(line[container_prefix(line) :])
@@ -45,7 +50,16 @@ class FileLogParser(LineParser):
                 out.append(event)
             else:
                 self.stats["http_below_400"] += 1
+                self._count(event.time.replace(microsecond=0) if event.time else None, 1, offset, out)
         return True
+
+    def _count(self, time: datetime | None, n: int, offset: int, out: list[Event]) -> None:
+        """Requests below 400 are counted per second (see AccessLogParser): one `Tally` per run of a second."""
+        previous = out[-1] if out else None
+        if type(previous) is Tally and previous.time == time:
+            previous.count += n
+        else:
+            out.append(Tally(time, self.ctx.host, self.ctx.file, offset, "", n))
 
     def _event(self, r: dict[str, Any], offset: int, line: bytes) -> Http:
         request = _dict(r.get("request"))
