@@ -54,7 +54,9 @@ text = "{{ status }} on {{ method }} {{ path }}"
 def replay_stage(ruleset: RuleSet, fmt: str) -> Callable[[Path], int]:
     def run(path: Path) -> int:
         pipeline = Pipeline(ruleset)
-        ctx = ParseContext(str(path), "bench", UTC, statuses=pipeline.http_statuses())  # as `replay` does
+        ctx = ParseContext(  # as `replay` makes it
+            str(path), "bench", UTC, statuses=pipeline.http_statuses(), tallies=pipeline.needs_tallies
+        )
         files = FileEvents(str(path), ReadOptions(fmt, ctx))
         messages = []
         for batch in files:

@@ -26,6 +26,11 @@ class Pipeline:
         used = sorted({n for rule in ruleset.rules for n in rule.notify})
         self.budgets = {n: Budget(n, ruleset.notifiers[n].rate, ruleset.notifiers[n].burst) for n in used}
 
+    @property
+    def needs_tallies(self) -> bool:
+        """Some rule counts every request, so the parser must count those it does not make events of."""
+        return bool(self.engine.counting)
+
     def http_statuses(self) -> frozenset[int] | None:
         """The request statuses some rule may want as events (None: every one from 400 up); the parser only
         counts the others, which is all that rules over counts need."""

@@ -52,7 +52,7 @@ def parse_bytes(
     reads = [data] if isinstance(data, bytes) else data
     if fmt == "auto":
         fmt = detect_format(b"".join(reads)[:65536], formats)
-    parser = make_parser(fmt, ParseContext(file, HOST, zone, emit_all), formats)
+    parser = make_parser(fmt, ParseContext(file, HOST, zone, emit_all, tallies=tallies), formats)
     lines = LineBuffer(max_line=max_line)
     events: list[Event] = []
     for read in reads:

@@ -50,7 +50,7 @@ def run(
     tallies: bool = False,
 ) -> tuple[list[Event], Counter[str]]:
     """Events and parser stats for `data`, fed the way the drivers feed it (`Tally` events only if asked)."""
-    parser = make_parser(fmt, ParseContext("access.log", HOST, zone, emit_all), formats)
+    parser = make_parser(fmt, ParseContext("access.log", HOST, zone, emit_all, tallies=tallies), formats)
     lines = LineBuffer()
     events: list[Event] = []
     for chunk in lines.push(data):
@@ -417,7 +417,7 @@ def test_below_400_counted_not_emitted(lines: list[bytes], crlf: bool) -> None:
 
 def test_below_400_counted_when_fed_in_many_chunks() -> None:
     data = b"\n".join([KONG_200, COMBINED_301, KONG_502, KONG_200]) + b"\n"
-    parser = make_parser("access", ParseContext("a", HOST, UTC), BUILTIN)
+    parser = make_parser("access", ParseContext("a", HOST, UTC, tallies=True), BUILTIN)
     buf = LineBuffer()
     events: list[Event] = []
     for i in range(0, len(data), 7):

@@ -70,7 +70,7 @@ def test_unwanted_statuses_are_counted_in_their_second(crlf: bool) -> None:
     data = b"\n".join(LINES) + b"\n"
     if crlf:
         data = data.replace(b"\n", b"\r\n")
-    ctx = ParseContext("access.log", HOST, UTC, statuses=frozenset({401, 502}))
+    ctx = ParseContext("access.log", HOST, UTC, statuses=frozenset({401, 502}), tallies=True)
     parser = make_parser("access", ctx)
     events = [e for chunk in LineBuffer().push(data) for e in parser.feed(chunk)] + parser.finish()
     assert [e.status for e in events if isinstance(e, Http)] == [401, 502]
@@ -87,7 +87,7 @@ def test_reading_only_wanted_requests_changes_no_message() -> None:
         pipeline = Pipeline(ruleset)
         out = []
         for log in logs:
-            ctx = ParseContext(log, HOST, UTC, statuses=wanted)
+            ctx = ParseContext(log, HOST, UTC, statuses=wanted, tallies=True)
             for batch in FileEvents(log, ReadOptions("auto", ctx)):
                 out += pipeline.feed(batch)
         out += pipeline.finish()

@@ -62,7 +62,8 @@ def parse_time(text: str | None, zone: tzinfo, option: str) -> datetime | None:
 def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: TextIO) -> int:
     ruleset = load_rules(opts.rules, opts.only)
     pipeline = Pipeline(ruleset)
-    read = replace(opts.read, ctx=replace(opts.read.ctx, statuses=pipeline.http_statuses()))
+    ctx = replace(opts.read.ctx, statuses=pipeline.http_statuses(), tallies=pipeline.needs_tallies)
+    read = replace(opts.read, ctx=ctx)
     files = [FileEvents(path, read) for path in paths]
     for path in paths:
         if path != "-" and not os.access(path, os.R_OK):

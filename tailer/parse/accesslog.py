@@ -249,7 +249,8 @@ class AccessLogParser(LineParser):
     def skipped(self, buf: bytes, start: int, end: int, offset: int, out: list[Event]) -> None:
         lines = buf.count(b"\n", start, end)
         self.stats["http_below_400"] += lines
-        self._tally(buf, start, end, offset, out, lines)
+        if self.ctx.tallies:
+            self._tally(buf, start, end, offset, out, lines)
 
     def feed(self, chunk: Chunk) -> list[Event]:
         out = super().feed(chunk)
@@ -288,6 +289,8 @@ class AccessLogParser(LineParser):
         self._tally(buf, middle, end, offset, out)
 
     def _count(self, time: datetime | None, n: int, offset: int, out: list[Event]) -> None:
+        if not self.ctx.tallies:
+            return
         pending = self._pending
         if pending is not None:
             if pending.time == time:
@@ -345,7 +348,8 @@ class AccessLogParser(LineParser):
         status = self._current.status_at(line)
         if status is not None and self._counted(status):
             self.stats["http_below_400"] += 1
-            self._count(self._stamp_time(self._stamp(line)), 1, offset, out)
+            if self.ctx.tallies:
+                self._count(self._stamp_time(self._stamp(line)), 1, offset, out)
             return True
         return self._read_full(line, offset, out)
 

@@ -24,8 +24,8 @@ class ParseContext:
     host: str  # this machine's name; copied into every event
     zone: tzinfo  # the error log's time zone (it writes local time without one)
     emit_all: bool = False  # also emit 2xx/3xx requests and error-log entries below warn
-    statuses: frozenset[int] | None = None  # the request statuses to make events of (None: 400 and above);
-    # the others are only counted (`Tally`)
+    statuses: frozenset[int] | None = None  # the request statuses to make events of (None: 400 and above)
+    tallies: bool = False  # count the other requests in `Tally` events (rules over every request need them)
 
 
 # Per-line prefixes added by container tooling: `docker compose logs` (`kong-1  | `) and `kubectl logs --prefix`.

@@ -33,9 +33,10 @@ class FileLogParser(LineParser):
             statuses = _STATUS.findall(line)
             if statuses and all(int(s) < 400 for s in statuses):
                 self.stats["http_below_400"] += len(statuses)
-                started = _STARTED.search(line)
-                time = epoch_time(int(started.group(1)) // 1000, self.ctx.zone) if started else None
-                self._count(time, len(statuses), offset, out)
+                if self.ctx.tallies:
+                    started = _STARTED.search(line)
+                    time = epoch_time(int(started.group(1)) // 1000, self.ctx.zone) if started else None
+                    self._count(time, len(statuses), offset, out)
                 return True
         try:
             doc = json.loads(line[container_prefix(line) :])
@@ -55,6 +56,8 @@ class FileLogParser(LineParser):
 
     def _count(self, time: datetime | None, n: int, offset: int, out: list[Event]) -> None:
         """Requests below 400 are counted per second (see AccessLogParser): one `Tally` per run of a second."""
+        if not self.ctx.tallies:
+            return
         previous = out[-1] if out else None
         if type(previous) is Tally and previous.time == time:
             previous.count += n

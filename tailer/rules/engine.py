@@ -356,7 +356,7 @@ class Engine:
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.runners = [RuleRunner(r) for r in rules]
         self._by_kind: dict[str, list[RuleRunner]] = {}
-        self._tally: list[RuleRunner] = [r for r in self.runners if r.rule.counts_all_requests]
+        self.counting: list[RuleRunner] = [r for r in self.runners if r.rule.counts_all_requests]
         self._ticking = [r for r in self.runners if r.ticks]
         self.now: float | None = None  # the latest event time seen
         self._second = -1
@@ -383,7 +383,7 @@ class Engine:
                     for runner in self._ticking:
                         runner.tick(t, out)
             if type(event) is Tally:
-                for runner in self._tally:
+                for runner in self.counting:
                     runner.tally(event, t)
                 continue
             runners = by_kind.get(event.kind)
