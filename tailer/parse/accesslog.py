@@ -12,8 +12,9 @@ before `$status` (two in `combined`): the parser's scanner skips 1xx-3xx lines i
 from __future__ import annotations
 
 import json
+import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
@@ -92,8 +93,8 @@ class LogFormat:
     fields: dict[str, str | None]  # Http field → the variable (group) that gives it in this format
     extra: tuple[str, ...]  # the variables that go to Http.extra
     time_in_brackets: bool  # `[$time_local]`: the first `[` of a line usually opens the time
-    text_fields: tuple[str, ...]  # the Http text fields this format carries
-    text_groups: tuple[str, ...]  # their groups, plus "status" so that `m.group(*...)` always gives a tuple
+    text_groups: tuple[str, ...]  # the groups of the Http text fields it carries, plus "status" (see below)
+    text_pick: Callable[[list[str | None]], tuple[str | None, ...]]  # decoded groups → _TEXT_FIELDS order
 
     def status_at(self, line: bytes) -> int | None:
         """The status found by counting quotes, or None if this format or line does not allow it."""
@@ -172,10 +173,14 @@ def compile_log_format(fmt: str, name: str = "custom") -> LogFormat:
         scan = _scan(status_quotes, before_status, after_status, rb"[123]\d\d")
     fields = {f: next((v for v in sources if v in seen), None) for f, sources in _FIELD_SOURCES.items()}
     extra = tuple(v for v in seen if v not in _FIELD_VARS)
-    texts = tuple(name for name in _TEXT_FIELDS if fields[name])
+    # `m.group(*text_groups)` gives the text fields' raw values in one call (always a tuple: "status" pads
+    # it); the padding's place, read as None, stands for the fields the format lacks.
+    present = [name for name in _TEXT_FIELDS if fields[name]]
+    groups = tuple(str(fields[name]) for name in present) + ("status",)
+    pick = operator.itemgetter(*(present.index(name) if name in present else -1 for name in _TEXT_FIELDS))
     return LogFormat(
         name, fmt, escape, regex, status_quotes, before_status, after_status, scan, fields, extra,
-        "[$time_local]" in fmt, texts, tuple(str(fields[t]) for t in texts) + ("status",),
+        "[$time_local]" in fmt, groups, pick,
     )  # fmt: skip
 
 
@@ -391,17 +396,19 @@ def _http_event(
     esc = "plain" if fmt.escape == "default" and b"\\" not in line else fmt.escape  # plain: nothing to undo
     f = fmt.fields
     if esc == "plain":  # the usual case: every text field at once, without a call per field
-        texts = dict(zip(fmt.text_fields, map(_plain, m.group(*fmt.text_groups)), strict=False))
+        raw = [v.decode("utf-8", "replace") if v and v != b"-" else None for v in m.group(*fmt.text_groups)]
+        raw[-1] = None
+        texts = fmt.text_pick(raw)
     else:
-        texts = {name: _val(groups, f[name], esc) for name in fmt.text_fields}
-    method, path, protocol = texts.get("method"), texts.get("path"), None
-    request = texts.get("request")
+        texts = tuple(_val(groups, f[name], esc) for name in _TEXT_FIELDS)
+    request, method, path, logged_protocol, client, user_agent, referer, request_id = texts
+    protocol = None
     if request is not None:
         pieces = request.split(" ")
         if len(pieces) == 3:
             method, path, protocol = pieces
     if protocol is None:
-        protocol = texts.get("protocol")
+        protocol = logged_protocol
     extra = {k: _val(groups, k, esc) for k in fmt.extra}
     if request is not None and (method is None or path is None):
         extra["request"] = request  # empty, or binary garbage (TLS on a plain port)
@@ -416,20 +423,13 @@ def _http_event(
         method,
         path,
         protocol,
-        texts.get("client"),
+        client,
         int(size) if size and size.isdigit() else None,
-        texts.get("user_agent"),
-        texts.get("referer"),
-        texts.get("request_id"),
+        user_agent,
+        referer,
+        request_id,
         extra,
     )
-
-
-def _plain(raw: bytes | None) -> str | None:
-    """A logged value with nothing to unescape: `-` (nginx's empty) → None."""
-    if raw is None or raw == b"-" or not raw:
-        return None
-    return raw.decode("utf-8", "replace")
 
 
 def _val(groups: dict[str, bytes | None], name: str | None, escape: str) -> str | None:
