@@ -1,0 +1,150 @@
+"""The state directory: outbox and checkpoints in one SQLite transaction, in-order sending, crash recovery, lock.
+
+Crashes and the second instance are real processes: a child killed with SIGKILL, a child holding the lock.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tailer.state import StateError, Store
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = 1_736_935_200.0
+
+
+def child(code: str, *args: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def test_a_batch_is_queued_once_however_often_it_is_read(tmp_path: Path) -> None:
+    with Store(str(tmp_path)) as store:
+        batch = [("k1", "slack", '{"text":"a"}'), ("k2", "slack", '{"text":"b"}'), ("k1", "console", "a")]
+        assert store.enqueue(batch, {"error.log": 120}, now=NOW) == 3
+        assert store.enqueue(batch, {"error.log": 240}, now=NOW) == 0  # the same bytes read again
+        assert store.depth() == 3 and store.depth("slack") == 2
+        assert store.checkpoint("error.log") == 240
+        assert store.checkpoint("access.log") is None
+
+
+def test_a_failed_batch_leaves_no_message_and_no_checkpoint(tmp_path: Path) -> None:
+    with Store(str(tmp_path)) as store:
+        store.enqueue([], {"error.log": 100}, now=NOW)
+        bad = [("k1", "slack", "ok"), ("k2", "slack", None)]  # NOT NULL: the second row fails
+        with pytest.raises(sqlite3.IntegrityError):
+            store.enqueue(bad, {"error.log": 200}, now=NOW)  # type: ignore[arg-type]
+        assert store.depth() == 0
+        assert store.checkpoint("error.log") == 100
+        assert store.enqueue([("k1", "slack", "ok")], {}, now=NOW) == 1  # and the store still works
+
+
+def test_messages_of_a_notifier_go_in_order_and_a_waiting_one_holds_the_rest(tmp_path: Path) -> None:
+    with Store(str(tmp_path)) as store:
+        store.enqueue([(f"k{i}", "slack", str(i)) for i in range(3)] + [("w", "webhook", "w")], now=NOW)
+        first = store.next_due("slack", NOW)
+        assert first is not None and first.key == "k0"
+        store.sending(first)
+        store.retry(first, NOW + 30, "500 rollup_error")
+        assert store.next_due("slack", NOW + 10) is None  # k1 waits behind k0
+        assert store.next_due("webhook", NOW + 10) is not None  # another notifier does not
+        again = store.next_due("slack", NOW + 30)
+        assert again is not None and (again.key, again.attempts, again.last_error) == ("k0", 1, "500 rollup_error")
+        store.sending(again)
+        store.sent(again, NOW + 30)
+        following = store.next_due("slack", NOW + 30)
+        assert following is not None and following.key == "k1"
+        assert store.depth("slack") == 2
+
+
+def test_dead_letters_are_kept_and_can_be_revived(tmp_path: Path) -> None:
+    with Store(str(tmp_path)) as store:
+        store.enqueue([("k1", "slack", "a"), ("k2", "slack", "b")], now=NOW)
+        row = store.next_due("slack", NOW)
+        assert row is not None
+        store.sending(row)
+        store.dead(row, "404 no_service")
+        assert [(r.key, r.last_error) for r in store.dead_letters()] == [("k1", "404 no_service")]
+        nxt = store.next_due("slack", NOW)
+        assert nxt is not None and nxt.key == "k2"  # a dead letter does not block the others
+        assert store.revive(["k1"]) == 1
+        assert store.dead_letters() == []
+        revived = store.next_due("slack", NOW)
+        assert revived is not None and (revived.key, revived.attempts) == ("k1", 0)
+
+
+def test_a_row_sending_when_the_process_was_killed_is_sent_again(tmp_path: Path) -> None:
+    with Store(str(tmp_path)) as store:
+        store.enqueue([("k1", "slack", "a")], {"error.log": 77}, now=NOW)
+    proc = child(
+        """
+        import sys
+        from tailer.state import Store
+        store = Store(sys.argv[1])
+        store.sending(store.next_due("slack", 2e9))
+        print("sending", flush=True)
+        sys.stdin.read()  # in the middle of the POST: killed here
+        """,
+        str(tmp_path),
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "sending\n"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    with Store(str(tmp_path)) as store:  # the lock died with the process
+        assert store.recover() == 1
+        row = store.next_due("slack", NOW)
+        assert row is not None and (row.key, row.state, row.attempts) == ("k1", "pending", 1)
+        assert store.checkpoint("error.log") == 77
+
+
+def test_a_second_instance_is_refused_and_told_the_first_ones_pid(tmp_path: Path) -> None:
+    proc = child(
+        """
+        import sys
+        from tailer.state import Store
+        store = Store(sys.argv[1])
+        print("open", flush=True)
+        sys.stdin.read()
+        """,
+        str(tmp_path),
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "open\n"
+        with pytest.raises(StateError) as err:
+            Store(str(tmp_path))
+        assert f"pid {proc.pid}" in str(err.value) and str(tmp_path) in str(err.value)
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=10)
+    Store(str(tmp_path)).close()  # free again once it has gone
+
+
+def test_state_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    Store(str(tmp_path)).close()
+    db = sqlite3.connect(tmp_path / "state.db")
+    db.execute("UPDATE meta SET value = '99' WHERE name = 'schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(StateError, match="newer kong-tailer"):
+        Store(str(tmp_path))
+
+
+def test_the_database_is_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
+    with Store(str(tmp_path)) as store:
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
