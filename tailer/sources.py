@@ -4,6 +4,7 @@ read from them (`FileEvents`), for `parse` and `replay`."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import itertools
 import sys
@@ -76,13 +77,14 @@ class FileEvents:
         self.fmt = opts.fmt
         self.stats: Counter[str] = Counter()
         self._raw: BinaryIO | None = None
+        self._read = 0
 
     def position(self) -> int:
         """Bytes of the file read so far (compressed bytes for a .gz)."""
-        try:
-            return self._raw.tell() if self._raw is not None else 0
-        except (OSError, ValueError):
-            return 0
+        if self._raw is not None:
+            with contextlib.suppress(OSError, ValueError):  # closed (or a pipe): the last position stands
+                self._read = self._raw.tell()
+        return self._read
 
     def __iter__(self) -> Iterator[list[Event]]:
         ctx = replace(self.opts.ctx, file=self.path)
@@ -102,3 +104,4 @@ class FileEvents:
             for chunk in itertools.chain(head, chunks):
                 yield parser.feed(chunk)
             yield parser.finish()
+            self.position()  # the end, before the file closes

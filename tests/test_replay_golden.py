@@ -9,9 +9,11 @@ checked for what the case is about, so a regenerated golden cannot silently lose
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shlex
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -269,3 +271,26 @@ def test_replay_missing_rules_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     result = replay_case_with(CASES_DIR / "contract", monkeypatch, ["error.log"], rules=str(tmp_path / "nope"))
     assert result.exit_code == 2
     assert str(tmp_path / "nope") in result.stderr
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_progress_bar_on_a_terminal_for_long_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tailer.commands import replay as replay_module
+    from tailer.commands.replay import ReplayOptions, run_replay
+    from tailer.parse import ParseContext
+    from tailer.sources import ReadOptions
+
+    case = CASES_DIR / "contract"
+    logs = [str(case / "access.log"), str(case / "error.log")]
+    opts = ReplayOptions(str(case / "rules"), ReadOptions("auto", ParseContext("", "test-host", UTC)))
+    out, err = io.StringIO(), _Terminal()
+    monkeypatch.setattr(replay_module, "PROGRESS_FROM", 1)  # these logs are small; any size counts as long
+    assert run_replay(logs, opts, out, err) == 0
+    assert "replaying" in err.getvalue() and "100%" in err.getvalue()
+    quiet = io.StringIO()  # not a terminal: no bar
+    assert run_replay(logs, opts, io.StringIO(), quiet) == 0
+    assert "replaying" not in quiet.getvalue()

@@ -89,6 +89,7 @@ def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: Text
                 advance()
         emit(pipeline.feed(batch))
         emit(pipeline.finish())
+        advance()
     for f in files:
         kinds: Counter[str] = Counter()
         err.write(f"kong-tailer: {f.path}: {f.fmt} log, {file_summary(f.stats, kinds).split('; events')[0]}\n")
