@@ -17,7 +17,7 @@ from tailer.fields import MISSING, show, step
 
 if TYPE_CHECKING:
     from tailer.rules.model import Rule
-    from tailer.template import Field
+    from tailer.template import Field, Template
 
 
 @dataclass(slots=True)
@@ -62,8 +62,10 @@ class Alert:
     def render(self, which: str, escape: Any) -> str:
         """The rule's `text` (or `title`) for this alert, values escaped by `escape`."""
         template = self.rule.text if which == "text" else self.rule.title
-        if template is None:
-            return ""
+        return "" if template is None else self.fill(template, escape)
+
+    def fill(self, template: Template, escape: Any) -> str:
+        """Any template (a rule's, a webhook payload's) with this alert's values, escaped by `escape`."""
         missing = self.rule.missing
         return template.render(lambda f: show(self.value(f), missing), escape)
 
@@ -76,12 +78,15 @@ class Message:
 
     @property
     def key(self) -> str:
-        """Idempotency key: the alert's own, or a hash of the folded alerts' keys."""
-        if len(self.alerts) == 1:
-            return self.alerts[0].key
-        return hashlib.sha256("\n".join(a.key for a in self.alerts).encode()).hexdigest()[:32]
+        """Idempotency key: the alert's own, or that of the folded alerts."""
+        return self.alerts[0].key if len(self.alerts) == 1 else folded_key(self.alerts)
 
     @property
     def count(self) -> int:
         """Matching events behind the message."""
         return sum(a.count for a in self.alerts)
+
+
+def folded_key(alerts: list[Alert]) -> str:
+    """The key of several alerts folded into one (a group, a digest): a hash of their keys, in order."""
+    return hashlib.sha256("\n".join(a.key for a in alerts).encode()).hexdigest()[:32]

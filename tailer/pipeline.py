@@ -80,7 +80,7 @@ class Pipeline:
 
     def stats(self) -> dict[str, Counter[str]]:
         """Per rule: events matched, alerts, and what was suppressed by which step."""
-        stats = {name: Counter(c) for name, c in self.engine.stats().items()}
+        stats = self.engine.stats()  # fresh counters, ours to add to
         for budget in self.budgets.values():
             for rule, n in budget.held.items():
                 stats[rule][f"budget:{budget.notifier}"] += n

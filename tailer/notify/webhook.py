@@ -3,7 +3,7 @@
 Modes, as Kong's `webhook` and `webhook-custom` handlers:
 
     default     POST, `content-type: application/json`, the alert as Kong's webhook body (`kong_webhook_body`);
-                a digest is `{"source": "kong-tailer", "event": "digest", "key", "count", "alerts": [...]}`
+                a digest is `{"source": SOURCE, "event": "digest", "key", "count", "alerts": [...]}`
     payload     a table of templates, rendered per alert: GET/HEAD/DELETE send it as the query string, other
                 methods as JSON (or urlencoded when the content type says `x-www-form-urlencoded`)
     body        one template sent as the body; values are escaped as JSON string content when the content
@@ -26,8 +26,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from tailer.alerts import Alert, Message
-from tailer.fields import show
-from tailer.notify.payload import kong_webhook_body
+from tailer.notify.payload import SOURCE, kong_webhook_body
 from tailer.template import Template, compile_template, no_escape
 
 Params = list[tuple[str, str]]
@@ -80,11 +79,6 @@ def _template(value: str | Template) -> Template:
     return value if isinstance(value, Template) else _compiled(str(value))
 
 
-def _render(template: Template, alert: Alert, escape: Any) -> str:
-    missing = alert.rule.missing
-    return template.render(lambda f: show(alert.value(f), missing), escape)
-
-
 def json_string_content(text: str) -> str:
     """`text` escaped to sit between the quotes of a JSON string."""
     return json.dumps(text, ensure_ascii=False)[1:-1]
@@ -92,11 +86,11 @@ def json_string_content(text: str) -> str:
 
 def _body(message: Message, template: Template, content_type: str) -> bytes:
     escape = json_string_content if "json" in content_type.lower() else no_escape
-    return "\n".join(_render(template, a, escape) for a in message.alerts).encode()
+    return "\n".join(a.fill(template, escape) for a in message.alerts).encode()
 
 
 def _rendered(alert: Alert, payload: dict[str, Template]) -> dict[str, str]:
-    return {k: _render(t, alert, no_escape) for k, t in payload.items()}
+    return {k: alert.fill(t, no_escape) for k, t in payload.items()}
 
 
 def _query(message: Message, payload: dict[str, Template]) -> Params:
@@ -113,7 +107,7 @@ def _digest(message: Message, bodies: list[Any]) -> Any:
     """One alert's body as is; several in the digest envelope."""
     if len(bodies) == 1:
         return bodies[0]
-    return {"source": "kong-tailer", "event": "digest", "key": message.key, "count": len(bodies), "alerts": bodies}
+    return {"source": SOURCE, "event": "digest", "key": message.key, "count": len(bodies), "alerts": bodies}
 
 
 def _json(data: Any) -> bytes:

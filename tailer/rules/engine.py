@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from tailer.alerts import Alert
+from tailer.alerts import Alert, folded_key
 from tailer.events import Event, EventHook, Tally
 from tailer.fields import MISSING
 from tailer.rules.model import Rule
@@ -104,11 +104,11 @@ class RuleRunner:
         group = self.rule.group_by.values(event)
         window = self._window(group, t)
         window.add(t, 1, 0, event)
-        if self._holds(window):
-            fields = {"within": self.rule.threshold.within, "threshold": self.rule.threshold.count}
-            self._firing_candidate(event, t, group, window.total, window.first, fields, out)
-        else:
+        if not self._holds(window):
             self._resolve(group)
+        elif self._fires(group):
+            fields = {"within": self.rule.threshold.within, "threshold": self.rule.threshold.count}
+            self._candidate(event, t, group, window.total, window.first, fields, out)
 
     def _ratio(self, event: Event, t: float, out: list[Alert]) -> None:
         # Only counted here; the share is judged once a second (`tick`), when every request of the second,
@@ -133,17 +133,21 @@ class RuleRunner:
             window = self._windows[group]
             if not self._holds(window):
                 self._resolve(group)
-            elif window.last_hit is not None:
+            elif window.last_hit is not None and self._fires(group):
                 t, event = window.last_hit
                 share = window.hits / window.total
                 fields = {"ratio": share, "percent": f"{share:.1%}", "total": window.total, "within": ratio.within}
-                self._firing_candidate(event, t, group, window.hits, window.first, fields, out)
-        for group in self._firing - self._touched:
+                self._candidate(event, t, group, window.hits, window.first, fields, out)
+        self._resolve_cleared(self._firing - self._touched, now)
+        self._touched.clear()
+
+    def _resolve_cleared(self, groups: Iterable[tuple[Any, ...]], now: float) -> None:
+        """Firing keys whose threshold or ratio no longer holds at `now` resolve."""
+        for group in list(groups):
             window = self._windows[group]
             window.expire(now)
             if not self._holds(window):
                 self._resolve(group)
-        self._touched.clear()
 
     def _holds(self, window: _Window) -> bool:
         """The threshold or ratio condition, over the window as it is now."""
@@ -180,21 +184,13 @@ class RuleRunner:
             window = self._windows[group] = _Window(within, t)
         return window
 
-    def _firing_candidate(
-        self,
-        event: Event,
-        t: float,
-        group: tuple[Any, ...],
-        count: int,
-        first: float,
-        fields: dict[str, Any],
-        out: list[Alert],
-    ) -> None:
+    def _fires(self, group: tuple[Any, ...]) -> bool:
+        """The key's condition holds: it may alert, unless it was firing already (then only `realert` lets
+        it alert again)."""
         if group in self._firing and self.rule.realert is None:
-            self._drop("realert")
-            return
+            return self._drop("realert")
         self._firing.add(group)
-        self._candidate(event, t, group, count, first, fields, out)
+        return True
 
     def _resolve(self, group: tuple[Any, ...]) -> None:
         if group in self._firing:
@@ -219,7 +215,8 @@ class RuleRunner:
         if self._suppressed:
             fields = {**fields, "suppressed": self._suppressed}
             self._suppressed = 0
-        alert = Alert(rule, _key(rule, group, event), event, _stamp(t), _stamp(first), _stamp(t), count, group, fields)
+        at = _stamp(t)
+        alert = Alert(rule, _key(rule, group, event), event, at, _stamp(first), at, count, group, fields)
         self.stats["alerts"] += 1
         if rule.group_window is None:
             out.append(alert)
@@ -272,21 +269,17 @@ class RuleRunner:
         if rule.ratio is not None:
             self._judge_ratios(now, out)
         elif rule.threshold is not None:
-            for group in list(self._firing):
-                window = self._windows[group]
-                window.expire(now)
-                if not self._holds(window):
-                    self._resolve(group)
+            self._resolve_cleared(self._firing, now)
         elif rule.flatline is not None:
             flat = rule.flatline
             for group, window in self._windows.items():
                 window.expire(now)
                 if now - window.since >= flat.within and window.total < flat.count:
-                    if group not in self._firing or rule.realert is not None:
+                    if (group not in self._firing or rule.realert is not None) and self._fires(group):
                         fields = {"within": flat.within, "expected": flat.count}
                         event = window.last_event
                         assert event is not None
-                        self._firing_candidate(event, now, group, window.total, now - flat.within, fields, out)
+                        self._candidate(event, now, group, window.total, now - flat.within, fields, out)
                 else:
                     self._resolve(group)
         if self._snoozed and len(self._snoozed) > 10_000:
@@ -301,10 +294,10 @@ class RuleRunner:
             out.append(group[0])
         elif group:
             head = group[0]
-            key = hashlib.sha256("\n".join(a.key for a in group).encode()).hexdigest()[:32]
             first = min(a.first for a in group)
             last = max(a.last for a in group)
             count = sum(a.count for a in group)
+            key = folded_key(group)
             out.append(Alert(self.rule, key, head.event, last, first, last, count, (), head.fields, group))
 
 
