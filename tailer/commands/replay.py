@@ -10,7 +10,6 @@ from __future__ import annotations
 import heapq
 import json
 import os
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
@@ -19,8 +18,7 @@ from typing import Any, TextIO
 import click
 
 from tailer.alerts import Message
-from tailer.commands.parse import file_summary
-from tailer.errors import ConfigError, InputError
+from tailer.errors import ConfigError
 from tailer.events import Error, Event, EventHook, Inspect
 from tailer.notify import console, slack
 from tailer.notify.build import destination_for, policy_for
@@ -30,7 +28,7 @@ from tailer.notify.webhook import build_request
 from tailer.pipeline import Pipeline
 from tailer.rules.load import load_rules
 from tailer.rules.model import NotifierConfig
-from tailer.sources import FileEvents, ReadOptions
+from tailer.sources import FileEvents, ReadOptions, open_log
 
 BATCH = 2048  # events handed to the pipeline at a time
 DROPS = ("snooze", "unique", "realert")  # the engine's reasons for dropping a match
@@ -65,9 +63,9 @@ def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: Text
     ctx = replace(opts.read.ctx, statuses=pipeline.http_statuses(), tallies=pipeline.needs_tallies)
     read = replace(opts.read, ctx=ctx)
     files = [FileEvents(path, read) for path in paths]
-    for path in paths:
-        if path != "-" and not os.access(path, os.R_OK):
-            raise InputError(f"{path}: cannot open: {'no such file' if not os.path.exists(path) else 'not readable'}")
+    for path in paths:  # a file that cannot be opened stops the replay before any message, as open_log says
+        if path != "-":
+            open_log(path).close()
     sent: list[Message] = []
 
     def emit(messages: list[Message]) -> None:
@@ -91,8 +89,7 @@ def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: Text
         emit(pipeline.finish())
         advance()
     for f in files:
-        kinds: Counter[str] = Counter()
-        err.write(f"kong-tailer: {f.path}: {f.fmt} log, {file_summary(f.stats, kinds).split('; events')[0]}\n")
+        err.write(f"kong-tailer: {f.path}: {f.fmt} log, {f.stats['lines']} lines\n")
     _summary(pipeline, err)
     if not opts.send:
         return 0
@@ -101,9 +98,11 @@ def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: Text
 
 def _timeline(files: list[FileEvents], since: datetime | None, until: datetime | None) -> Iterator[Event]:
     """The events of all files in time order (each file's own order kept), within [since, until)."""
-    streams = [_keyed(f, i) for i, f in enumerate(files)]
-    merged = streams[0] if len(streams) == 1 else heapq.merge(*streams)
-    for *_, event in merged:
+    if len(files) == 1:  # nothing to merge
+        events: Iterator[Event] = (event for batch in files[0] for event in batch)
+    else:
+        events = (keyed[-1] for keyed in heapq.merge(*(_keyed(f, i) for i, f in enumerate(files))))
+    for event in events:
         if since is not None or until is not None:
             t = event.time
             if t is None or (since is not None and t < since) or (until is not None and t >= until):
