@@ -63,7 +63,6 @@ def parse_path(path: str) -> tuple[str | int, ...]:
 
 
 _OWN: dict[type, frozenset[str]] = {}
-_COMMON = frozenset(f.name for f in dataclasses.fields(Event)) | {"kind"}
 
 
 def _own_fields(cls: type) -> frozenset[str]:
@@ -71,6 +70,9 @@ def _own_fields(cls: type) -> frozenset[str]:
     if names is None:
         names = _OWN[cls] = frozenset(f.name for f in dataclasses.fields(cls)) | {"kind"}
     return names
+
+
+_COMMON = _own_fields(Event)  # fields of every event
 
 
 def step(value: Any, part: str | int) -> Any:
@@ -98,8 +100,8 @@ def _reader(cls: type, name: str) -> Getter:
 
 
 def _first(name: str) -> Getter:
-    """A getter for the first name of a path: which of `top`'s places it comes from is decided once per
-    event class, not per event."""
+    """A getter for the first name of a path: where it is read (the event's own field, a hook's `data`, a
+    request's `extra`; see the module docstring) is decided once per event class, not per event."""
     if name in _COMMON:  # a field of every event: read in C
         return operator.attrgetter(name)
     readers: dict[type, Getter] = {}

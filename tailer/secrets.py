@@ -43,29 +43,18 @@ def resolve_secret(
     """The secret for option `name`, registered for redaction; None when no way named gives one (the caller
     decides whether that is an error). ConfigError, naming the option and the file but never the secret, when a
     named file (or the credential's file under $CREDENTIALS_DIRECTORY) cannot be read or is empty."""
-    secret = _lookup(name, value=value, env=env, file=file, credential=credential, environ=environ)
+    directory = environ.get("CREDENTIALS_DIRECTORY")
+    if file is not None:
+        secret: str | None = _read(name, file, "file")
+    elif credential is not None and directory:
+        secret = _read(name, os.path.join(directory, credential), "systemd credential")
+    elif env is not None and environ.get(env):
+        secret = environ[env]
+    else:
+        secret = value
     if secret is not None:
         register(secret)
     return secret
-
-
-def _lookup(
-    name: str,
-    *,
-    value: str | None,
-    env: str | None,
-    file: str | None,
-    credential: str | None,
-    environ: Mapping[str, str],
-) -> str | None:
-    if file is not None:
-        return _read(name, file, "file")
-    directory = environ.get("CREDENTIALS_DIRECTORY")
-    if credential is not None and directory:
-        return _read(name, os.path.join(directory, credential), "systemd credential")
-    if env is not None and environ.get(env):
-        return environ[env]
-    return value
 
 
 def _read(name: str, path: str, what: str) -> str:

@@ -50,24 +50,24 @@ def destination_for(
 ) -> tuple[Destination, str | None]:
     """A destination for `config`, and a warning to show when it is not the one configured."""
     name = config.name
+    timeout = policy_for(config).timeout
     if config.type == "console":
         return ConsoleDestination(console, name=name), None
     if config.type == "command":
         argv = config.options["argv"]
         env = dict(config.options["env"]) if "env" in config.options else None
-        return CommandDestination(argv, policy_for(config).timeout, env=env, name=name), None
+        return CommandDestination(argv, timeout, env=env, name=name), None
     url = secret_option(config, "url", environ)
-    transport = Transport(timeout=policy_for(config).timeout)
     if config.type == "slack":
         if url is None:
             where = config.options.get("url_env", "SLACK_WEBHOOK_URL")
             warning = f"notifier '{name}': no webhook URL (${where} is not set): its messages go to the console"
             return ConsoleDestination(console, name=name), warning
-        return SlackDestination(url, transport, name=name), None
+        return SlackDestination(url, Transport(timeout=timeout), name=name), None
     if url is None:
         raise ConfigError(f"{config.file}:{config.line}: notifier '{name}': no URL found (url_env, url_file, ...)")
     options = {**config.options, "url": url}
     secret = secret_option(config, "secret", environ)
     if secret is not None:
         options["secret"] = secret
-    return WebhookDestination(options, transport, name=name), None
+    return WebhookDestination(options, Transport(timeout=timeout), name=name), None
