@@ -14,7 +14,6 @@ from collections import Counter
 
 from tailer.errors import ConfigError
 from tailer.events import Event
-from tailer.lines import Chunk
 from tailer.parse.accesslog import BUILTIN, AccessLogParser, LogFormat
 from tailer.parse.base import LineParser, ParseContext, container_prefix
 from tailer.parse.errorlog import PREFIX_ANYWHERE, ErrorLogParser
@@ -34,6 +33,7 @@ class MixedParser(LineParser):
         self.access = AccessLogParser(ctx, formats)
         self.json = FileLogParser(ctx)
         self.error.stats = self.access.stats = self.json.stats = self.stats
+        self.access.tallies = self.json.tallies = self.tallies  # flushed with the mixed stream's chunks
 
     def line(self, line: bytes, offset: int, out: list[Event]) -> None:
         if PREFIX_ANYWHERE.search(line):
@@ -44,16 +44,11 @@ class MixedParser(LineParser):
         if not self.access.read(line, offset, out):
             self.error.line(line, offset, out)  # a continuation of the latest error entry, or junk
 
-    def feed(self, chunk: Chunk) -> list[Event]:
-        out = super().feed(chunk)
-        self.access.flush_tallies(out)
-        return out
-
     def interrupt(self, out: list[Event]) -> None:
         self.error.interrupt(out)
 
     def finish(self) -> list[Event]:
-        return self.access.finish() + self.error.finish()
+        return self.error.finish()
 
 
 def detect_format(sample: bytes, formats: tuple[LogFormat, ...] = BUILTIN) -> str:

@@ -20,8 +20,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from tailer.errors import ConfigError
-from tailer.events import Event, Http, Tally
-from tailer.lines import Chunk
+from tailer.events import Event, Http
 from tailer.parse.base import LineParser, ParseContext, container_prefix, text
 from tailer.parse.timestamps import AccessLogTimes, epoch_time
 
@@ -227,8 +226,6 @@ class AccessLogParser(LineParser):
         self.formats = formats
         self._current = formats[0]  # the format that read the latest line: tried first
         self._times = AccessLogTimes()
-        self._pending: Tally | None = None  # the count of requests below 400 in the latest second
-        self._pending_stamp: bytes | None = None  # its stamp as logged, when known
         self._scans: dict[str, re.Pattern[bytes]] = {}  # per format, for ctx.statuses
 
     def scanner(self) -> re.Pattern[bytes] | None:
@@ -257,60 +254,27 @@ class AccessLogParser(LineParser):
         if self.ctx.tallies:
             self._tally(buf, start, end, offset, out, lines)
 
-    def feed(self, chunk: Chunk) -> list[Event]:
-        out = super().feed(chunk)
-        self.flush_tallies(out)
-        return out
-
-    def finish(self) -> list[Event]:
-        out: list[Event] = []
-        self.flush_tallies(out)
-        return out
-
-    # Requests below 400 are not made into events, but rules such as "the 5xx share of all requests" need
-    # them counted. They are counted per second of log time: a `Tally` goes out when the second changes,
-    # before an event of another second, and at the end of each chunk. The rules count per second too, so
-    # how a second's count is split between tallies changes no decision.
-
     def _tally(self, buf: bytes, start: int, end: int, offset: int, out: list[Event], lines: int = 0) -> None:
         """Count the skipped lines `buf[start:end]` in the seconds they were logged in. An access log is
         written in time order, so when the last line has the stamp of the count in hand, or the same stamp as
         the first line, every line between has it too; otherwise the region is halved until that holds.
         A stamp or two per region, not one per line."""
+        tallies = self.tallies
         last = buf.rfind(b"\n", start, end)
         stamp = self._stamp(buf[last + 1 : end])
-        if stamp is not None and stamp == self._pending_stamp:
-            self._pending.count += lines or buf.count(b"\n", start, end)  # type: ignore[union-attr]
+        if stamp is not None and stamp == tallies.stamp and tallies.pending is not None:
+            tallies.pending.count += lines or buf.count(b"\n", start, end)
             return
         first_end = buf.find(b"\n", start + 1, end)
         if first_end == -1 or self._stamp(buf[start + 1 : first_end]) == stamp:
-            self._count(self._stamp_time(stamp), lines or buf.count(b"\n", start, end), offset + start, out)
-            self._pending_stamp = stamp
+            tallies.count(self._stamp_time(stamp), lines or buf.count(b"\n", start, end), offset + start, out)
+            tallies.stamp = stamp
             return
         middle = buf.find(b"\n", (start + end) // 2, end)
         if middle <= start:
             middle = last
         self._tally(buf, start, middle, offset, out)
         self._tally(buf, middle, end, offset, out)
-
-    def _count(self, time: datetime | None, n: int, offset: int, out: list[Event]) -> None:
-        if not self.ctx.tallies:
-            return
-        pending = self._pending
-        if pending is not None:
-            if pending.time == time:
-                pending.count += n
-                return
-            out.append(pending)
-        self._pending = Tally(time, self.ctx.host, self.ctx.file, offset, "", n)
-        self._pending_stamp = None
-
-    def flush_tallies(self, out: list[Event]) -> None:
-        """Send the count in hand (the end of a chunk)."""
-        if self._pending is not None:
-            out.append(self._pending)
-            self._pending = None
-            self._pending_stamp = None
 
     def _stamp(self, line: bytes) -> bytes | None:
         """The time text of an access-log line, found the quick way when the format allows."""
@@ -354,7 +318,7 @@ class AccessLogParser(LineParser):
         if status is not None and self._counted(status):
             self.stats["http_below_400"] += 1
             if self.ctx.tallies:
-                self._count(self._stamp_time(self._stamp(line)), 1, offset, out)
+                self.tallies.count(self._stamp_time(self._stamp(line)), 1, offset, out)
             return True
         return self._read_full(line, offset, out)
 
@@ -368,13 +332,10 @@ class AccessLogParser(LineParser):
         event = _http_event(m, self._current, self.ctx, offset, line, self._times)
         if self._counted(event.status):
             self.stats["http_below_400"] += 1
-            self._count(event.time, 1, offset, out)
+            if self.ctx.tallies:
+                self.tallies.count(event.time, 1, offset, out)
             return True
-        pending = self._pending
-        if pending is not None and pending.time is not event.time and pending.time != event.time:
-            out.append(pending)  # the count of an earlier second goes first
-            self._pending = None
-            self._pending_stamp = None
+        self.tallies.before(event.time, out)
         out.append(event)
         return True
 

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from tailer.events import Event, ParseError
+from tailer.events import Event, ParseError, Tally
 from tailer.lines import Chunk
 
 
@@ -43,6 +43,40 @@ def text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
+class Tallies:
+    """Requests counted but not made into events (1xx-3xx, or statuses no rule wants), per second of log time:
+    rules such as "the 5xx share of all requests" need them. The count in hand goes out as a `Tally` when the
+    second changes, before an event of another second (`before`) and at the end of each chunk (`flush`). Rules
+    count per second too, so how a second's count is split between tallies changes no decision."""
+
+    def __init__(self, ctx: ParseContext) -> None:
+        self.ctx = ctx
+        self.pending: Tally | None = None
+        self.stamp: bytes | None = None  # the pending count's time as logged, when the parser knows it
+
+    def count(self, time: datetime | None, n: int, offset: int, out: list[Event]) -> None:
+        pending = self.pending
+        if pending is not None:
+            if pending.time == time:
+                pending.count += n
+                return
+            out.append(pending)
+        self.pending = Tally(time, self.ctx.host, self.ctx.file, offset, "", n)
+        self.stamp = None
+
+    def before(self, time: datetime | None, out: list[Event]) -> None:
+        """An event logged at `time` is about to go out: the count of an earlier second goes first."""
+        pending = self.pending
+        if pending is not None and pending.time is not time and pending.time != time:
+            self.flush(out)
+
+    def flush(self, out: list[Event]) -> None:
+        if self.pending is not None:
+            out.append(self.pending)
+            self.pending = None
+            self.stamp = None
+
+
 class LineParser:
     """Walks the lines of each chunk and hands them to `line()`; subclasses read one format.
 
@@ -55,13 +89,19 @@ class LineParser:
     def __init__(self, ctx: ParseContext) -> None:
         self.ctx = ctx
         self.stats: Counter[str] = Counter()
+        self.tallies = Tallies(ctx)  # used when ctx.tallies
 
     def scanner(self) -> re.Pattern[bytes] | None:
         """The regex that finds the lines worth reading, or None to read every line."""
         return None
 
     def feed(self, chunk: Chunk) -> list[Event]:
-        """Read the complete lines of `chunk`; return the events they complete."""
+        """Read the complete lines of `chunk`; return the events they complete (and the requests counted)."""
+        out = self._read(chunk)
+        self.tallies.flush(out)
+        return out
+
+    def _read(self, chunk: Chunk) -> list[Event]:
         out: list[Event] = []
         if chunk.cut:
             self.stats["lines"] += 1

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from typing import Any
 
-from tailer.events import Event, Http, Tally
+from tailer.events import Event, Http
 from tailer.parse.base import LineParser, container_prefix, text
 from tailer.parse.timestamps import epoch_time
 
@@ -36,7 +35,7 @@ class FileLogParser(LineParser):
                 if self.ctx.tallies:
                     started = _STARTED.search(line)
                     time = epoch_time(int(started.group(1)) // 1000, self.ctx.zone) if started else None
-                    self._count(time, len(statuses), offset, out)
+                    self.tallies.count(time, len(statuses), offset, out)
                 return True
         try:
             doc = json.loads(line[container_prefix(line) :])
@@ -48,21 +47,14 @@ class FileLogParser(LineParser):
         for record in records:
             event = self._event(record, offset, line)
             if event.status >= 400 or self.ctx.emit_all:
+                self.tallies.before(event.time, out)
                 out.append(event)
             else:
                 self.stats["http_below_400"] += 1
-                self._count(event.time.replace(microsecond=0) if event.time else None, 1, offset, out)
+                if self.ctx.tallies:
+                    second = event.time.replace(microsecond=0) if event.time else None
+                    self.tallies.count(second, 1, offset, out)
         return True
-
-    def _count(self, time: datetime | None, n: int, offset: int, out: list[Event]) -> None:
-        """Requests below 400 are counted per second (see AccessLogParser): one `Tally` per run of a second."""
-        if not self.ctx.tallies:
-            return
-        previous = out[-1] if out else None
-        if type(previous) is Tally and previous.time == time:
-            previous.count += n
-        else:
-            out.append(Tally(time, self.ctx.host, self.ctx.file, offset, "", n))
 
     def _event(self, r: dict[str, Any], offset: int, line: bytes) -> Http:
         request = _dict(r.get("request"))
