@@ -16,15 +16,38 @@ from tailer.alerts import Alert, Message
 MAX_WAIT = 60.0  # the longest wait between two digests of one storm, in seconds
 
 
+class TokenBucket:
+    """`rate` tokens a second, at most `burst` saved up; starts full. Time is given, never read: log time for
+    a budget, the monotonic clock for delivery. Time going back adds nothing."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = max(1, burst)
+        self.tokens = float(self.burst)
+        self.updated: float | None = None
+
+    def _refill(self, now: float) -> None:
+        if self.updated is None or now > self.updated:
+            if self.updated is not None:
+                self.tokens = min(float(self.burst), self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+
+    def wait(self, now: float) -> float:
+        """Seconds from `now` until a token is there (0 when one is)."""
+        self._refill(now)
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+    def take(self, now: float) -> None:
+        self._refill(now)
+        self.tokens -= 1
+
+
 class Budget:
     def __init__(self, notifier: str, rate: float | None, burst: int = 1, max_wait: float = MAX_WAIT) -> None:
         self.notifier = notifier
-        self.rate = rate
-        self.burst = burst
         self.max_wait = max_wait
         self.held: Counter[str] = Counter()  # per rule: alerts that went out in a digest
-        self._tokens = float(burst)
-        self._refilled: float | None = None
+        self._bucket = TokenBucket(rate, burst) if rate else None
         self._backlog: list[Alert] = []
         self._due = 0.0
         self._wait = 1.0 / rate if rate else 0.0
@@ -33,18 +56,19 @@ class Budget:
     def offer(self, alert: Alert, t: float) -> list[Message]:
         """An alert at event time `t`: the messages that may go out now (possibly none)."""
         out = self.tick(t)
-        if self.rate is None:
+        bucket = self._bucket
+        if bucket is None:
             out.append(Message(self.notifier, [alert], alert.time))
             return out
-        self._refill(t)
         if not self._backlog:
             if self._last_digest is not None and t >= self._last_digest + 2 * self._wait:
-                self._wait = 1.0 / self.rate  # calm again
-            if self._tokens >= 1:
-                self._tokens -= 1
+                self._wait = 1.0 / bucket.rate  # calm again
+            wait = bucket.wait(t)
+            if not wait:
+                bucket.take(t)
                 out.append(Message(self.notifier, [alert], alert.time))
                 return out
-            self._due = t + max(self._wait, (1 - self._tokens) / self.rate)
+            self._due = t + max(self._wait, wait)
         self._backlog.append(alert)
         return out
 
@@ -52,13 +76,14 @@ class Budget:
         """Event time reached `now`: the digests that fell due by then, each at the time it fell due (so
         when time is looked at, per event or per batch, changes nothing)."""
         out: list[Message] = []
-        while self._backlog and self.rate is not None and now >= self._due:
+        bucket = self._bucket
+        while self._backlog and bucket is not None and now >= self._due:
             at = self._due
-            self._refill(at)
-            if self._tokens < 1:
-                self._due = at + (1 - self._tokens) / self.rate
+            wait = bucket.wait(at)
+            if wait:
+                self._due = at + wait
                 continue
-            self._tokens -= 1
+            bucket.take(at)
             self._wait = min(self._wait * 2, self.max_wait)
             self._last_digest = at
             out.append(self._digest(datetime.fromtimestamp(at, UTC)))
@@ -77,10 +102,3 @@ class Budget:
             for alert in backlog:
                 self.held[alert.rule.name] += 1
         return Message(self.notifier, backlog, time)
-
-    def _refill(self, t: float) -> None:
-        assert self.rate is not None
-        if self._refilled is not None and t > self._refilled:
-            self._tokens = min(float(self.burst), self._tokens + (t - self._refilled) * self.rate)
-        if self._refilled is None or t > self._refilled:
-            self._refilled = t

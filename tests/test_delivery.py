@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tailer.alerts import Alert, Message
+from tailer.budget import TokenBucket
 from tailer.events import Http
 from tailer.notify import SENT, Outcome
 from tailer.notify.deliver import (
@@ -28,7 +29,6 @@ from tailer.notify.deliver import (
     Deliverer,
     DeliveryPolicy,
     SlackDestination,
-    TokenBucket,
     WebhookDestination,
     backoff,
     decide,
@@ -162,21 +162,18 @@ def test_backoff_bounds() -> None:
 
 
 def test_token_bucket() -> None:
-    now = [0.0]
-    bucket = TokenBucket(rate=2.0, burst=3, clock=lambda: now[0])
+    bucket = TokenBucket(rate=2.0, burst=3)
     for _ in range(3):
-        assert bucket.wait_time() == 0.0
-        bucket.take()
-    assert bucket.wait_time() == pytest.approx(0.5)
-    now[0] = 0.25
-    assert bucket.wait_time() == pytest.approx(0.25)
-    now[0] = 0.5
-    assert bucket.wait_time() == 0.0
-    bucket.take()
-    now[0] = 100.0  # a long quiet spell saves up no more than `burst`
-    for _ in range(3):
-        bucket.take()
-    assert bucket.wait_time() == pytest.approx(0.5)
+        assert bucket.wait(0.0) == 0.0
+        bucket.take(0.0)
+    assert bucket.wait(0.0) == pytest.approx(0.5)
+    assert bucket.wait(0.25) == pytest.approx(0.25)
+    assert bucket.wait(0.5) == 0.0
+    bucket.take(0.5)
+    for _ in range(3):  # a long quiet spell saves up no more than `burst`
+        bucket.take(100.0)
+    assert bucket.wait(100.0) == pytest.approx(0.5)
+    assert bucket.wait(99.0) == pytest.approx(0.5)  # time going back adds nothing
 
 
 def test_decide() -> None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TextIO
 
 from tailer.alerts import Message
+from tailer.budget import TokenBucket
 from tailer.notify import SENT, Outcome
 from tailer.notify.command import run_command
 from tailer.notify.transport import Transport, TransportError, classify_http, failure_reason
@@ -84,31 +85,6 @@ def decide(outcome: Outcome, *, attempts: int, elapsed: float, policy: DeliveryP
         reason = f"gave up after {tries} over {elapsed:.1f} s: {outcome.reason}"
         return Decision("dead", Outcome("dead", reason))
     return Decision("wait", outcome, delay)
-
-
-class TokenBucket:
-    """`rate` tokens a second, at most `burst` saved up; starts full."""
-
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = rate
-        self.burst = max(1, burst)
-        self.clock = clock
-        self.tokens = float(self.burst)
-        self.updated = clock()
-
-    def _refill(self) -> None:
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-
-    def wait_time(self) -> float:
-        """Seconds until a token is there (0 when one is)."""
-        self._refill()
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
-
-    def take(self) -> None:
-        self._refill()
-        self.tokens -= 1
 
 
 class Destination(Protocol):
@@ -224,7 +200,7 @@ class Deliverer:
         self, destination: Destination, messages: Iterable[Message], policy: DeliveryPolicy = DeliveryPolicy()
     ) -> list[Result]:
         """Deliver `messages` in order; one final Result each (sent or dead)."""
-        bucket = TokenBucket(policy.rate, policy.burst, self.clock) if policy.rate else None
+        bucket = TokenBucket(policy.rate, policy.burst) if policy.rate else None
         return [self._deliver_one(destination, m, policy, bucket) for m in messages]
 
     def deliver_all(self, jobs: Sequence[Job]) -> dict[str, list[Result]]:
@@ -251,8 +227,8 @@ class Deliverer:
         attempts = 0
         while True:
             if bucket is not None:
-                self._pause(bucket.wait_time())
-                bucket.take()
+                self._pause(bucket.wait(self.clock()))
+                bucket.take(self.clock())
             outcome = self._attempt(destination, message)
             attempts += 1
             decision = decide(outcome, attempts=attempts, elapsed=self.clock() - first, policy=policy, rng=self.rng)
