@@ -188,9 +188,9 @@ class _Rule:
             snooze=self.get("snooze", duration),
             on_change=self.get("on_change", _bool, False),
             group_by=self.get("group_by", _paths, Paths()),
-            threshold=self.get("threshold", _threshold),
+            threshold=self.get("threshold", lambda v: Threshold(*_count_within(v))),
             ratio=self.get("ratio", _ratio),
-            flatline=self.get("flatline", _flatline),
+            flatline=self.get("flatline", lambda v: Flatline(*_count_within(v))),
             new_value=self.get("new_value", _paths),
             realert=self.get("realert", duration),
             realert_max=self.get("realert_max", duration, 86400.0),
@@ -430,14 +430,10 @@ def _table(v: Any, keys: dict[str, Callable[[Any], Any]], required: Iterable[str
     return {k: keys[k](x) for k, x in v.items()}
 
 
-def _threshold(v: Any) -> Threshold:
+def _count_within(v: Any) -> tuple[int, float]:
+    """`{ count = N, within = T }`, as `threshold` and `flatline` both take it."""
     t = _table(v, {"count": _count, "within": duration}, ("count", "within"))
-    return Threshold(t["count"], t["within"])
-
-
-def _flatline(v: Any) -> Flatline:
-    t = _table(v, {"count": _count, "within": duration}, ("count", "within"))
-    return Flatline(t["count"], t["within"])
+    return t["count"], t["within"]
 
 
 def _share(v: Any) -> float:
