@@ -43,6 +43,8 @@ class TokenBucket:
 
 
 class Budget:
+    STATE = ("_bucket", "_backlog", "_due", "_wait", "_last_digest")
+
     def __init__(self, notifier: str, rate: float | None, burst: int = 1, max_wait: float = MAX_WAIT) -> None:
         self.notifier = notifier
         self.max_wait = max_wait

@@ -29,7 +29,7 @@ def _errors() -> Iterator[None]:
         yield
     except TailerError as exc:
         click.echo(f"kong-tailer: error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     except BrokenPipeError:  # `kong-tailer parse ... | head`
         sys.stderr.close()
         sys.exit(0)
@@ -170,3 +170,113 @@ def check(rules_dir: str | None) -> None:
 
     with _errors():
         sys.exit(run_check(_rules_dir(rules_dir), sys.stdout, sys.stderr))
+
+
+def _load_config(ctx: click.Context, param: click.Parameter, path: str | None) -> str | None:
+    """--config is read before the other options, as their defaults: a flag given overrides the file."""
+    if path is not None:
+        from tailer.commands.run import load_config
+
+        with _errors():
+            ctx.default_map = {**(ctx.default_map or {}), **load_config(path)}
+    return path
+
+
+@main.command()
+@click.option(
+    "--config",
+    metavar="FILE",
+    default=None,
+    is_eager=True,
+    expose_value=False,
+    callback=_load_config,
+    help="A TOML configuration file (see the README); the flags below override its settings.",
+)
+@_reading_options
+@_rules_option
+@click.option(
+    "--log", "logs", metavar="PATH", multiple=True, help="A log file to follow (a glob is allowed); may be repeated."
+)
+@click.option(
+    "--state-dir",
+    metavar="DIR",
+    default=None,
+    help="Where positions and the outbox are kept. Default: $STATE_DIRECTORY, else /var/lib/kong-tailer.",
+)
+@click.option(
+    "--start-at",
+    type=click.Choice(["end", "beginning"]),
+    default="end",
+    show_default=True,
+    help="On the very first start, begin at the end of the files, or read what they already hold.",
+)
+@click.option(
+    "--rotate-wait",
+    metavar="DURATION",
+    default="60s",
+    show_default=True,
+    help="How long a rotated file is still read after its last growth.",
+)
+def run(
+    read: Callable[[bool], ReadOptions],
+    rules_dir: str | None,
+    logs: tuple[str, ...],
+    state_dir: str | None,
+    start_at: str,
+    rotate_wait: str,
+) -> None:
+    """Follow Kong's logs and send alerts, until stopped (SIGTERM or SIGINT).
+
+    Files are followed through rotation; what was read and what is to be sent is kept in the state
+    directory, so a restart loses and repeats nothing. Slack gets the alerts when $SLACK_WEBHOOK_URL is set,
+    the console otherwise.
+    """
+    from tailer.commands.run import rotate_wait as parse_wait
+    from tailer.commands.run import state_dir as default_state_dir
+    from tailer.daemon import Daemon, RunOptions
+    from tailer.errors import ConfigError
+    from tailer.follow import Settings
+    from tailer.rules.load import load_rules
+
+    with _errors():
+        if not logs:
+            raise ConfigError("no log to follow: give --log PATH (or `logs` in the --config file)")
+        environ = dict(os.environ)
+        ruleset = load_rules(_rules_dir(rules_dir), ())
+        settings = Settings(start_at_end=start_at == "end", rotate_wait=parse_wait(rotate_wait))
+        opts = RunOptions(list(logs), default_state_dir(state_dir, environ), read(False), settings, environ=environ)
+        sys.exit(Daemon(ruleset, opts, sys.stdout).run())
+
+
+@main.group()
+def outbox() -> None:
+    """Look at the messages waiting to be sent, and send dead letters again (works beside the daemon)."""
+
+
+def _state_dir_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--state-dir", metavar="DIR", default=None, help="Default: $STATE_DIRECTORY, else /var/lib/kong-tailer."
+    )(command)
+
+
+@outbox.command("list")
+@_state_dir_option
+def outbox_list(state_dir: str | None) -> None:
+    """Messages per notifier and state, and each dead letter with why it failed."""
+    from tailer.commands.run import show_outbox
+    from tailer.commands.run import state_dir as default_state_dir
+
+    with _errors():
+        sys.exit(show_outbox(default_state_dir(state_dir, os.environ), sys.stdout))
+
+
+@outbox.command("retry")
+@_state_dir_option
+@click.argument("keys", nargs=-1, metavar="[KEY...]")
+def outbox_retry(state_dir: str | None, keys: tuple[str, ...]) -> None:
+    """Queue dead letters again: those whose key starts with KEY, or all of them."""
+    from tailer.commands.run import retry_dead
+    from tailer.commands.run import state_dir as default_state_dir
+
+    with _errors():
+        sys.exit(retry_dead(default_state_dir(state_dir, os.environ), keys, sys.stdout))

@@ -12,9 +12,12 @@ from dataclasses import replace
 from tailer.events import Error, Event, Http
 
 KEEP = 50_000  # error entries remembered while waiting for their request's access line
+KEEP_FOR = 600.0  # seconds of log time an error entry waits for it (longer than any proxy timeout)
 
 
 class Correlator:
+    STATE = ("_errors",)
+
     def __init__(self, keep: int = KEEP) -> None:
         self.keep = keep
         self._errors: dict[str, Error] = {}
@@ -29,6 +32,8 @@ class Correlator:
                     errors[event.request_id] = event
                     if len(errors) > self.keep:
                         del errors[next(iter(errors))]
+                    if event.time is not None:
+                        self._forget_before(event.time.timestamp() - KEEP_FOR)
             elif isinstance(event, Http) and errors and event.request_id:
                 error = errors.pop(event.request_id, None)
                 if error is not None:
@@ -36,6 +41,15 @@ class Correlator:
                         out = list(events)
                     out[i] = _joined(event, error)
         return out
+
+    def _forget_before(self, t: float) -> None:
+        """Drop entries logged before `t` (oldest first: entries arrive in log order)."""
+        errors = self._errors
+        while errors:
+            oldest = next(iter(errors.values()))
+            if oldest.time is None or oldest.time.timestamp() >= t:
+                return
+            del errors[oldest.request_id]  # type: ignore[arg-type]
 
 
 def _joined(request: Http, error: Error) -> Http:

@@ -8,10 +8,25 @@ then it comes out alone as a chunk with `cut` set to its full length, so memory 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 DEFAULT_MAX_LINE = 256 * 1024
 KEEP_OF_CUT_LINE = 1024
+ORIGIN_BYTES = 1024
+
+
+def origin(head: bytes) -> str | None:
+    """Which file (generation of a log) starts with `head`, its first bytes: a hash of its first line, or of
+    its first ORIGIN_BYTES bytes if that line is longer; None while neither is complete. A log only grows,
+    so this never changes; a file rotated, truncated and refilled, or replaced, starts with another line."""
+    head = head[:ORIGIN_BYTES]
+    nl = head.find(b"\n")
+    if nl >= 0:
+        head = head[: nl + 1]
+    elif len(head) < ORIGIN_BYTES:
+        return None
+    return hashlib.sha256(head).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from tailer.errors import InputError
 from tailer.events import Event
-from tailer.lines import DEFAULT_MAX_LINE, Chunk, LineBuffer
+from tailer.lines import DEFAULT_MAX_LINE, Chunk, LineBuffer, origin
 from tailer.parse import ParseContext, detect_format, make_parser
 from tailer.parse.accesslog import BUILTIN, LogFormat
 
@@ -69,13 +69,15 @@ class ReadOptions:
 
 class FileEvents:
     """The events of one log file, in batches (one per chunk of lines), parsed with its detected format.
-    After iteration `fmt` and `stats` say what was read; `position()` says how far, in file bytes."""
+    After iteration `fmt` and `stats` say what was read; `position()` says how far, in file bytes; `origin`
+    which file it is (`lines.origin`), once its first line is read."""
 
     def __init__(self, path: str, opts: ReadOptions) -> None:
         self.path = path
         self.opts = opts
         self.fmt = opts.fmt
         self.stats: Counter[str] = Counter()
+        self.origin: str | None = None
         self._raw: BinaryIO | None = None
         self._read = 0
 
@@ -102,6 +104,8 @@ class FileEvents:
             parser = make_parser(self.fmt, ctx, self.opts.log_formats)
             self.stats = parser.stats
             for chunk in itertools.chain(head, chunks):
+                if chunk.offset == 0:
+                    self.origin = origin(chunk.data)
                 yield parser.feed(chunk)
             yield parser.finish()
             self.position()  # the end, before the file closes

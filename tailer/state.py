@@ -1,15 +1,19 @@
-"""The state directory: one SQLite database (WAL, synchronous=FULL) and a lock, for the daemon (issue 4).
+"""The state directory: one SQLite database (WAL, synchronous=FULL) and a lock, for the daemon.
 
     outbox       every message to send, rendered once: pending → sending → sent | dead
-    checkpoint   per followed file, how far its bytes have durably become outbox rows
-    meta         schema_version
+    generation   per generation of a followed file (known by its first line): where reading resumes
+    snapshot     the rules' state (windows, snooze digests, groups, budgets) as of the last batch
+    meta         schema_version, and `started` once the daemon has run here
 
-`enqueue()` writes messages and checkpoints in one transaction, so a checkpoint is never ahead of or behind
-what is queued; a message whose (key, notifier) is already there is ignored, so reading the same bytes again
-after a crash queues nothing twice. A row is marked `sending` (committed) before its attempt; rows found in
-`sending` when the store opens were maybe delivered, maybe not: `recover()` puts them back to `pending`
-(at-least-once: lose nothing, at worst a duplicate, logged with its key).
-Only one process may use a state directory: a second one is refused, naming the first one's pid.
+`Store.commit()` writes a batch's messages, the generations' positions and the rules' snapshot in one
+transaction, so the positions are never ahead of or behind what is queued; a message whose (key, notifier) is
+already there is ignored, so reading the same bytes again after a crash queues nothing twice.
+
+`Outbox` is one connection's view of the queue: the sender thread has its own, and `kong-tailer outbox` opens
+one while the daemon runs (WAL lets them share the file). A row is marked `sending` (committed) before its
+attempt; rows found `sending` when the daemon starts were maybe delivered, maybe not: `recover()` puts them
+back to `pending` (at-least-once: lose nothing, at worst one duplicate, logged with its key).
+Only one daemon may use a state directory: a second one is refused, naming the first one's pid.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import fcntl
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
@@ -27,6 +31,7 @@ from tailer.errors import TailerError
 SCHEMA_VERSION = 1
 DATABASE = "state.db"
 LOCK = "lock"
+BUSY_TIMEOUT = 30.0  # seconds a connection waits for another one's write to end
 
 log = logging.getLogger("tailer.state")
 
@@ -45,15 +50,31 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_at REAL NOT NULL,
     sent_at REAL,
     last_error TEXT,
+    first_attempt REAL,                             -- wall-clock seconds of the first attempt
     UNIQUE (key, notifier)
 );
 CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (notifier, state, id);
-CREATE TABLE IF NOT EXISTS checkpoint (source TEXT PRIMARY KEY, offset INTEGER NOT NULL, updated_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS generation (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,                           -- the followed path, as configured (or matched by a glob)
+    origin TEXT NOT NULL,                           -- hash of its first line: which generation it is
+    path TEXT NOT NULL,                             -- where it was last seen (rotation renames it)
+    offset INTEGER NOT NULL,                        -- reading resumes here
+    emitted INTEGER NOT NULL,                       -- bytes read into events, but for the records still open
+    open TEXT NOT NULL DEFAULT '',                  -- where those open records start, comma-separated
+    marker TEXT NOT NULL,                           -- hash of the <= 32 bytes before `emitted`
+    finished INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL,
+    UNIQUE (source, origin)
+);
+CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), data BLOB NOT NULL);
 """
 
 
 class StateError(TailerError):
-    """The state directory cannot be used: locked by another instance, unreadable, full, or too new."""
+    """The state directory cannot be used: locked by another instance, unreadable, corrupt, or too new."""
+
+    exit_code = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,36 +86,190 @@ class Row:
     state: RowState
     attempts: int
     not_before: float
+    created_at: float
     last_error: str | None
+    first_attempt: float | None
 
 
-class Store:
-    """The state directory of one daemon. Not thread-safe: one thread owns it (the sender gets its own)."""
+@dataclass(frozen=True, slots=True)
+class Position:
+    """How far one generation of a followed file has been read (see the `generation` table)."""
+
+    source: str
+    origin: str
+    path: str
+    offset: int
+    emitted: int
+    open: tuple[int, ...]
+    marker: str
+    finished: bool = False
+
+
+def connect(directory: str) -> sqlite3.Connection:
+    """A connection to the state database of `directory` (which must exist), in autocommit mode."""
+    path = os.path.join(directory, DATABASE)
+    try:
+        db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT, check_same_thread=False)
+        db.execute("PRAGMA synchronous=FULL")
+        return db
+    except sqlite3.Error as exc:
+        raise StateError(f"{path}: cannot open the state database: {exc}") from exc
+
+
+def open_outbox(directory: str) -> Outbox:
+    """The outbox of a state directory, for a command run beside the daemon (no lock taken)."""
+    if not os.path.exists(os.path.join(directory, DATABASE)):
+        raise StateError(f"{directory}: no state database here (has `kong-tailer run` used this --state-dir?)")
+    outbox = Outbox(connect(directory), os.path.join(directory, DATABASE))
+    outbox.check()
+    return outbox
+
+
+class Outbox:
+    """The queue of messages, through one connection. Not thread-safe: one thread per Outbox."""
+
+    def __init__(self, db: sqlite3.Connection, path: str) -> None:
+        self.db = db
+        self.path = path  # of the database file, for messages
+
+    def check(self) -> None:
+        """StateError unless this is a kong-tailer state database this version can read."""
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+            self.db.execute("SELECT count(*) FROM outbox").fetchone()
+        except sqlite3.DatabaseError as exc:  # garbage: "file is not a database"; missing tables
+            raise StateError(
+                f"{self.path}: not a usable kong-tailer state database ({exc}); move it aside to start afresh "
+                "(files already read would then be read again from their end)"
+            ) from exc
+        if row is not None and int(row[0]) > SCHEMA_VERSION:
+            raise StateError(
+                f"{self.path}: written by a newer kong-tailer (schema {row[0]}, this one knows {SCHEMA_VERSION}); "
+                "upgrade, or move the directory aside"
+            )
+
+    def close(self) -> None:
+        self.db.close()
+
+    def next_due(self, notifier: str, now: float, limit: int = 1) -> list[Row]:
+        """The oldest messages of `notifier` still to send (up to `limit`), if the oldest may be tried at
+        `now`. Messages go in order: while the oldest waits, the others wait behind it."""
+        rows = self.db.execute(
+            "SELECT * FROM outbox WHERE notifier = ? AND state IN ('pending', 'sending') ORDER BY id LIMIT ?",
+            (notifier, limit),
+        ).fetchall()
+        if not rows or rows[0][6] > now:
+            return []
+        return [_row(r) for r in rows if r[6] <= now]
+
+    def waiting(self) -> dict[str, float]:
+        """Per notifier with messages to send: when its oldest may be tried (wall-clock seconds)."""
+        rows = self.db.execute(
+            "SELECT notifier, not_before FROM outbox WHERE id IN (SELECT min(id) FROM outbox "
+            "WHERE state IN ('pending', 'sending') GROUP BY notifier)"
+        ).fetchall()
+        return {n: float(t) for n, t in rows}
+
+    def sending(self, rows: Sequence[Row], now: float) -> None:
+        """Committed before the attempt: a crash during it leaves the rows `sending`, found by `recover()`."""
+        self.db.executemany(
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, "
+            "first_attempt = coalesce(first_attempt, ?) WHERE id = ?",
+            [(now, r.id) for r in rows],
+        )
+
+    def sent(self, rows: Sequence[Row], now: float) -> None:
+        self.db.executemany(
+            "UPDATE outbox SET state = 'sent', sent_at = ?, last_error = NULL WHERE id = ?",
+            [(now, r.id) for r in rows],
+        )
+
+    def retry(self, rows: Sequence[Row], not_before: float, error: str) -> None:
+        self.db.executemany(
+            "UPDATE outbox SET state = 'pending', not_before = ?, last_error = ? WHERE id = ?",
+            [(not_before, error, r.id) for r in rows],
+        )
+
+    def dead(self, rows: Sequence[Row], error: str) -> None:
+        self.db.executemany(
+            "UPDATE outbox SET state = 'dead', last_error = ? WHERE id = ?", [(error, r.id) for r in rows]
+        )
+
+    def recover(self, now: float, max_wait: float) -> int:
+        """At startup: rows left `sending` by a crash go back to `pending` (they may have been delivered
+        already), and no row waits longer than `max_wait` (the wall clock may have jumped back)."""
+        rows = self.db.execute("SELECT key, notifier FROM outbox WHERE state = 'sending'").fetchall()
+        for key, notifier in rows:
+            log.warning("message %s for %s may have been sent before a crash: sending it again", key[:12], notifier)
+        self.db.execute("UPDATE outbox SET state = 'pending' WHERE state = 'sending'")
+        self.db.execute(
+            "UPDATE outbox SET not_before = ? WHERE state = 'pending' AND not_before > ?", (now, now + max_wait)
+        )
+        return len(rows)
+
+    def depth(self, notifier: str | None = None) -> int:
+        """Messages still to send."""
+        query = "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')"
+        args: tuple[str, ...] = ()
+        if notifier is not None:
+            query += " AND notifier = ?"
+            args = (notifier,)
+        return int(self.db.execute(query, args).fetchone()[0])
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Messages per (notifier, state)."""
+        rows = self.db.execute("SELECT notifier, state, count(*) FROM outbox GROUP BY notifier, state")
+        return {(n, s): int(c) for n, s, c in rows}
+
+    def dead_letters(self) -> list[Row]:
+        rows = self.db.execute("SELECT * FROM outbox WHERE state = 'dead' ORDER BY id").fetchall()
+        return [_row(r) for r in rows]
+
+    def revive(self, keys: Iterable[str] = ()) -> int:
+        """Dead letters (those whose key starts with one of `keys`, or all) back to `pending`, to be tried
+        again from scratch."""
+        keys = list(keys)
+        where = "state = 'dead'"
+        if keys:
+            where += " AND (" + " OR ".join("key LIKE ? || '%'" for _ in keys) + ")"
+        cur = self.db.execute(
+            f"UPDATE outbox SET state = 'pending', attempts = 0, not_before = 0, first_attempt = NULL WHERE {where}",
+            keys,
+        )
+        return cur.rowcount
+
+    def prune(self, before: float) -> int:
+        """Forget messages sent before `before` (their keys only matter while their bytes may be re-read)."""
+        return self.db.execute("DELETE FROM outbox WHERE state = 'sent' AND sent_at < ?", (before,)).rowcount
+
+
+class Store(Outbox):
+    """The state directory of one daemon, locked for it; the connection of the thread that reads the logs."""
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
         try:
             os.makedirs(directory, mode=0o700, exist_ok=True)
             self._lock = _take_lock(os.path.join(directory, LOCK))
-            self.db = sqlite3.connect(os.path.join(directory, DATABASE), isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(_SCHEMA)
-            self._check_version()
-        except sqlite3.Error as exc:
-            raise StateError(f"{directory}: cannot use the state database: {exc}") from exc
         except OSError as exc:
             raise StateError(f"{directory}: cannot use the state directory: {exc.strerror or exc}") from exc
+        path = os.path.join(directory, DATABASE)
+        try:
+            if not os.path.exists(path):
+                _create(path)
+            super().__init__(connect(directory), path)
+            self.check()  # an existing database must be ours: an empty or damaged one is never reset silently
+            self.db.executescript(_SCHEMA)  # tables added since it was made
+        except sqlite3.Error as exc:
+            self._lock.close()
+            raise StateError(f"{os.path.join(directory, DATABASE)}: cannot use the state database: {exc}") from exc
+        except StateError:
+            self._lock.close()
+            raise
 
-    def _check_version(self) -> None:
-        row = self.db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
-        if row is None:
-            self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) > SCHEMA_VERSION:
-            raise StateError(
-                f"{self.directory}: state written by a newer kong-tailer (schema {row[0]}, this one knows "
-                f"{SCHEMA_VERSION}); upgrade, or move the directory aside"
-            )
+    def connect(self) -> Outbox:
+        """Another connection to the same database, for another thread."""
+        return Outbox(connect(self.directory), self.path)
 
     def close(self) -> None:
         self.db.close()
@@ -106,13 +281,28 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- writing a batch
+    def meta(self, name: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
 
-    def enqueue(
-        self, messages: Iterable[tuple[str, str, str]], checkpoints: Mapping[str, int] = {}, *, now: float
+    def set_meta(self, name: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value)
+        )
+
+    # -- one batch
+
+    def commit(
+        self,
+        messages: Iterable[tuple[str, str, str]],
+        positions: Iterable[Position] = (),
+        snapshot: bytes | None = None,
+        *,
+        now: float,
     ) -> int:
-        """Queue (key, notifier, payload) messages and move checkpoints, in one transaction; the number of
-        messages that were new (a key already queued is a replay of the same bytes, ignored)."""
+        """Queue (key, notifier, payload) messages, move the generations' positions and replace the rules'
+        snapshot, in one transaction; the number of messages that were new (a key already queued is a
+        replay of the same bytes, ignored). On any error nothing is written."""
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -124,12 +314,27 @@ class Store:
                     (key, notifier, payload, now),
                 )
                 added += cur.rowcount
-            for source, offset in checkpoints.items():
+            for p in positions:
                 db.execute(
-                    "INSERT INTO checkpoint VALUES (?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
-                    "offset = excluded.offset, updated_at = excluded.updated_at",
-                    (source, offset, now),
+                    "INSERT INTO generation (source, origin, path, offset, emitted, open, marker, finished, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, origin) DO UPDATE SET "
+                    "path = excluded.path, offset = excluded.offset, emitted = excluded.emitted, "
+                    "open = excluded.open, marker = excluded.marker, finished = excluded.finished, "
+                    "updated_at = excluded.updated_at",
+                    (
+                        p.source,
+                        p.origin,
+                        p.path,
+                        p.offset,
+                        p.emitted,
+                        ",".join(map(str, p.open)),
+                        p.marker,
+                        int(p.finished),
+                        now,
+                    ),
                 )
+            if snapshot is not None:
+                db.execute("INSERT OR REPLACE INTO snapshot VALUES (1, ?)", (snapshot,))
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:  # SQLITE_FULL has rolled back already
@@ -137,73 +342,57 @@ class Store:
             raise
         return added
 
-    def checkpoint(self, source: str) -> int | None:
-        row = self.db.execute("SELECT offset FROM checkpoint WHERE source = ?", (source,)).fetchone()
-        return None if row is None else int(row[0])
+    def positions(self, source: str) -> list[Position]:
+        """The unfinished generations of `source`, oldest first."""
+        rows = self.db.execute(
+            "SELECT source, origin, path, offset, emitted, open, marker, finished FROM generation "
+            "WHERE source = ? AND NOT finished ORDER BY id",
+            (source,),
+        ).fetchall()
+        return [
+            Position(s, o, p, off, em, tuple(int(x) for x in op.split(",") if x), m, bool(f))
+            for s, o, p, off, em, op, m, f in rows
+        ]
 
-    # -- the sender's side
+    def known(self, source: str) -> set[str]:
+        """The origins of every generation of `source` ever read (finished or not)."""
+        rows = self.db.execute("SELECT origin FROM generation WHERE source = ?", (source,))
+        return {r[0] for r in rows}
 
-    def next_due(self, notifier: str, now: float) -> Row | None:
-        """The oldest message of `notifier` still to send, if it may be tried at `now`. Messages go in order:
-        while the oldest waits, the others wait behind it."""
-        row = self.db.execute(
-            "SELECT * FROM outbox WHERE notifier = ? AND state IN ('pending', 'sending') ORDER BY id LIMIT 1",
-            (notifier,),
-        ).fetchone()
-        if row is None or row[6] > now:
-            return None
-        return _row(row)
+    def snapshot(self) -> bytes | None:
+        row = self.db.execute("SELECT data FROM snapshot WHERE id = 1").fetchone()
+        return None if row is None else bytes(row[0])
 
-    def sending(self, row: Row) -> None:
-        """Committed before the attempt: a crash during it leaves the row `sending`, found by `recover()`."""
-        self.db.execute("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?", (row.id,))
 
-    def sent(self, row: Row, now: float) -> None:
-        self.db.execute("UPDATE outbox SET state = 'sent', sent_at = ?, last_error = NULL WHERE id = ?", (now, row.id))
-
-    def retry(self, row: Row, not_before: float, error: str) -> None:
-        self.db.execute(
-            "UPDATE outbox SET state = 'pending', not_before = ?, last_error = ? WHERE id = ?",
-            (not_before, error, row.id),
-        )
-
-    def dead(self, row: Row, error: str) -> None:
-        self.db.execute("UPDATE outbox SET state = 'dead', last_error = ? WHERE id = ?", (error, row.id))
-
-    def recover(self) -> int:
-        """Rows left `sending` by a crash go back to `pending`: they may have been delivered already."""
-        rows = self.db.execute("SELECT key, notifier FROM outbox WHERE state = 'sending'").fetchall()
-        for key, notifier in rows:
-            log.warning("message %s for %s may have been sent before a crash; sending it again", key[:12], notifier)
-        self.db.execute("UPDATE outbox SET state = 'pending' WHERE state = 'sending'")
-        return len(rows)
-
-    # -- for `kong-tailer outbox` and metrics
-
-    def depth(self, notifier: str | None = None) -> int:
-        """Messages still to send."""
-        query = "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')"
-        args: tuple[str, ...] = ()
-        if notifier is not None:
-            query += " AND notifier = ?"
-            args = (notifier,)
-        return int(self.db.execute(query, args).fetchone()[0])
-
-    def dead_letters(self) -> list[Row]:
-        rows = self.db.execute("SELECT * FROM outbox WHERE state = 'dead' ORDER BY id").fetchall()
-        return [_row(r) for r in rows]
-
-    def revive(self, keys: Iterable[str] = ()) -> int:
-        """Dead letters (these keys, or all) back to `pending`, to be tried again from scratch."""
-        keys = list(keys)
-        where = "state = 'dead'" + (f" AND key IN ({', '.join('?' * len(keys))})" if keys else "")
-        cur = self.db.execute(f"UPDATE outbox SET state = 'pending', attempts = 0, not_before = 0 WHERE {where}", keys)
-        return cur.rowcount
+def _create(path: str) -> None:
+    """A new database with its tables, made beside `path` and renamed into place: `path` never exists
+    without them."""
+    new = path + ".new"
+    for leftover in (new, new + "-wal", new + "-shm", new + "-journal"):
+        if os.path.exists(leftover):
+            os.unlink(leftover)
+    db = sqlite3.connect(new, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(_SCHEMA)
+        db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        db.close()
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(new + suffix):
+            os.unlink(new + suffix)
+    os.replace(new, path)
+    fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _row(r: Any) -> Row:
     """An outbox row from `SELECT *` (columns in the order of _SCHEMA)."""
-    return Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[9])
+    return Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[9], r[10])
 
 
 def _take_lock(path: str) -> TextIO:
@@ -216,8 +405,8 @@ def _take_lock(path: str) -> TextIO:
         holder = f.read().strip() or "unknown"
         f.close()
         raise StateError(
-            f"{os.path.dirname(path)} is in use by another kong-tailer (pid {holder}); stop it, or give this one "
-            "another --state-dir"
+            f"state directory {os.path.dirname(path)} is locked by another kong-tailer (pid {holder}); stop it, "
+            "or give this one another --state-dir"
         ) from None
     f.seek(0)
     f.truncate()

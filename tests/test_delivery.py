@@ -219,8 +219,11 @@ class Scripted:
         self.name = name
         self.keys: list[str] = []
 
-    def attempt(self, message: Message) -> Outcome:
-        self.keys.append(message.key)
+    def render(self, message: Message) -> str:
+        return message.key
+
+    def send(self, payload: str) -> Outcome:
+        self.keys.append(payload)
         step = self.script.pop(0) if self.script else SENT
         if isinstance(step, Exception):
             raise step

@@ -77,15 +77,19 @@ def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: Text
             else:
                 out.write(_preview(message, ruleset.notifiers[message.notifier]) + "\n\n")
 
+    def feed(batch: list[Event]) -> list[Message]:
+        pipeline.engine.origins.update((f.path, f.origin) for f in files if f.origin)  # known once read
+        return pipeline.feed(batch)
+
     batch: list[Event] = []
     with _progress(files, err) as advance:
         for event in _timeline(files, opts.since, opts.until):
             batch.append(event)
             if len(batch) >= BATCH:
-                emit(pipeline.feed(batch))
+                emit(feed(batch))
                 batch = []
                 advance()
-        emit(pipeline.feed(batch))
+        emit(feed(batch))
         emit(pipeline.finish())
         advance()
     for f in files:

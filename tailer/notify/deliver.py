@@ -88,12 +88,19 @@ def decide(outcome: Outcome, *, attempts: int, elapsed: float, policy: DeliveryP
 
 
 class Destination(Protocol):
-    """Where a notifier's messages go. `attempt` makes one try and never raises for a failed delivery."""
+    """Where a notifier's messages go. `render` makes the payload once (the outbox stores it, without any
+    secret); `send` makes one try with it and never raises for a failed delivery."""
 
     @property
     def name(self) -> str: ...
 
-    def attempt(self, message: Message) -> Outcome: ...
+    def render(self, message: Message) -> str: ...
+
+    def send(self, payload: str) -> Outcome: ...
+
+
+def attempt(destination: Destination, message: Message) -> Outcome:
+    return destination.send(destination.render(message))
 
 
 Classify = Callable[[int, dict[str, str], str], Outcome]
@@ -122,15 +129,18 @@ class SlackDestination:
     ) -> None:
         self.url = url
         self.transport = transport
-        self.render = render
+        self.renderer = render
         self.name = name
 
-    def attempt(self, message: Message) -> Outcome:
+    def render(self, message: Message) -> str:
         from tailer.notify import slack  # written alongside; imported late to keep this module light
 
-        payload = (self.render or slack.render)(message)
-        content = json.dumps(payload, ensure_ascii=False).encode()
-        request = Request("POST", self.url, {"content-type": "application/json"}, content, None)
+        return json.dumps((self.renderer or slack.render)(message), ensure_ascii=False)
+
+    def send(self, payload: str) -> Outcome:
+        from tailer.notify import slack
+
+        request = Request("POST", self.url, {"content-type": "application/json"}, payload.encode(), None)
         return _exchange(self.transport, request, slack.classify)
 
 
@@ -142,8 +152,25 @@ class WebhookDestination:
         self.transport = transport
         self.name = name
 
-    def attempt(self, message: Message) -> Outcome:
-        return _exchange(self.transport, build_request(message, self.options), classify_http)
+    def render(self, message: Message) -> str:
+        """The request but its URL (a secret): method, headers (the signature is no secret), body, params."""
+        r = build_request(message, self.options)
+        return json.dumps(
+            {
+                "method": r.method,
+                "headers": r.headers,
+                "body": r.content.decode("utf-8", "surrogateescape"),
+                "params": r.params,
+            },
+            ensure_ascii=False,
+        )
+
+    def send(self, payload: str) -> Outcome:
+        r = json.loads(payload)
+        content = r["body"].encode("utf-8", "surrogateescape")
+        params = None if r["params"] is None else [(k, v) for k, v in r["params"]]
+        request = Request(r["method"], self.options["url"], r["headers"], content, params)
+        return _exchange(self.transport, request, classify_http)
 
 
 class CommandDestination:
@@ -157,11 +184,13 @@ class CommandDestination:
         self.env = env
         self.name = name
 
-    def attempt(self, message: Message) -> Outcome:
+    def render(self, message: Message) -> str:
         from tailer.notify.payload import alert_json
 
-        stdin = json.dumps(alert_json(message), ensure_ascii=False, default=str).encode()
-        return run_command(self.argv, stdin, self.timeout, self.env)
+        return json.dumps(alert_json(message), ensure_ascii=False, default=str)
+
+    def send(self, payload: str) -> Outcome:
+        return run_command(self.argv, payload.encode(), self.timeout, self.env)
 
 
 class ConsoleDestination:
@@ -171,10 +200,13 @@ class ConsoleDestination:
         self.stream = stream
         self.name = name
 
-    def attempt(self, message: Message) -> Outcome:
+    def render(self, message: Message) -> str:
         from tailer.notify.console import format_message
 
-        self.stream.write(format_message(message) + "\n")
+        return format_message(message)
+
+    def send(self, payload: str) -> Outcome:
+        self.stream.write(payload + "\n")
         self.stream.flush()
         return SENT
 
@@ -245,7 +277,7 @@ class Deliverer:
     def _attempt(self, destination: Destination, message: Message) -> Outcome:
         """One attempt; a bug in a destination dead-letters the message instead of stopping delivery."""
         try:
-            return destination.attempt(message)
+            return attempt(destination, message)
         except Exception as exc:
             log.debug("%s: message %s: attempt failed", destination.name, message.key, exc_info=True)
             return Outcome("dead", f"internal error: {failure_reason(exc)}")

@@ -12,6 +12,7 @@ or as lines for a dry run (`render_text`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,6 +155,25 @@ def render(message: Message) -> dict[str, Any]:
     context = {"type": "context", "elements": [_mrkdwn(c.context, MAX_TEXT)]}
     blocks = [*blocks[: MAX_BLOCKS - 1], context]
     return {"text": _fit(c.fallback, MAX_TEXT), "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+
+
+def fold(payloads: list[str], keys: list[str], span_text: str) -> dict[str, Any]:
+    """One message for a backlog of rendered ones (Slack was down, or we fell behind its rate): a line per
+    message from its already escaped `text`, and every message's key, so that none is lost from sight."""
+    n = len(payloads)
+    lines = [" ".join(str(json.loads(p).get("text", "")).split()) for p in payloads]
+    shown = [truncate(f"• {line}", MAX_LINE) for line in lines[:MAX_MEMBERS]]
+    if n > MAX_MEMBERS:
+        shown.append(f"+{n - MAX_MEMBERS} more")
+    title = f"{n} messages held back"
+    context = f"backlog · {span_text} · keys " + " ".join(k[:12] for k in keys)
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": title}},
+        {"type": "section", "text": _mrkdwn("\n".join(shown), MAX_TEXT)},
+        {"type": "context", "elements": [_mrkdwn(context, MAX_TEXT)]},
+    ]
+    fallback = f"{title}: " + "; ".join(lines)
+    return {"text": _fit(fallback, MAX_TEXT), "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
 
 def render_text(message: Message) -> str:

@@ -50,6 +50,9 @@ class MixedParser(LineParser):
     def finish(self) -> list[Event]:
         return self.error.finish()
 
+    def pending(self) -> list[int]:
+        return self.error.pending()
+
 
 def detect_format(sample: bytes, formats: tuple[LogFormat, ...] = BUILTIN) -> str:
     """The format of a file ("error", "access", "json" or "mixed"), judged from the first lines of `sample`."""

@@ -179,6 +179,11 @@ class LineParser:
         """End of input, or a quiet spell: return what is still open."""
         return []
 
+    def pending(self) -> list[int]:
+        """Where the records still open (read, but not yet events) start: a reader that stops now must
+        start again at the first of them to lose nothing."""
+        return []
+
     def parse_error(self, raw: bytes, offset: int, time: datetime | None, reason: str) -> ParseError:
         self.stats["parse_errors"] += 1
         return ParseError(time, self.ctx.host, self.ctx.file, offset, text(raw), reason)

@@ -146,6 +146,10 @@ class BoxAssembler:
         for pid in list(self.open):
             self._fail(pid, out, "box not closed before the end of the input")
 
+    def pending(self) -> list[int]:
+        """Where the open boxes start (and a 1.0.1 border that may open the next box of its worker)."""
+        return [box.offset for box in self.open.values()] + [box.offset for box in self._last_border.values()]
+
     def _fail(self, pid: bytes, out: list[Event], reason: str) -> None:
         box = self.open.pop(pid)
         if box.state == ORPHAN:

@@ -208,6 +208,14 @@ class ErrorLogParser(LineParser):
         self._boxes.finish(out)
         return out
 
+    def pending(self) -> list[int]:
+        starts = self._boxes.pending()
+        if self._entry is not None and self._entry is not _SKIP:
+            starts.append(self._entry.offset)
+        if self._junk:
+            starts.append(self._junk[0][0])
+        return starts
+
     def _close_junk(self, out: list[Event]) -> None:
         lines = self._junk
         while lines and not lines[-1][1]:

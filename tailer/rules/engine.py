@@ -57,8 +57,22 @@ def _stamp(t: float) -> datetime:
 class RuleRunner:
     """One rule's state and steps."""
 
-    def __init__(self, rule: Rule) -> None:
+    STATE = (  # what a snapshot keeps (tailer.snapshot)
+        "_snoozed",
+        "_last_digest",
+        "_realert",
+        "_firing",
+        "_windows",
+        "_touched",
+        "_seen",
+        "_group",
+        "_group_opened",
+        "_suppressed",
+    )
+
+    def __init__(self, rule: Rule, origins: dict[str, str] | None = None) -> None:
         self.rule = rule
+        self.origins = {} if origins is None else origins  # file → its generation's origin, for alert keys
         self.stats: Counter[str] = Counter()  # alerts, and drops by reason
         self.matched = 0
         self.select = _selector(rule)
@@ -216,7 +230,17 @@ class RuleRunner:
             fields = {**fields, "suppressed": self._suppressed}
             self._suppressed = 0
         at = _stamp(t)
-        alert = Alert(rule, _key(rule, group, event), event, at, _stamp(first), at, count, group, fields)
+        alert = Alert(
+            rule,
+            _key(rule, group, event, self.origins.get(event.file, "")),
+            event,
+            at,
+            _stamp(first),
+            at,
+            count,
+            group,
+            fields,
+        )
         self.stats["alerts"] += 1
         if rule.group_window is None:
             out.append(alert)
@@ -346,8 +370,13 @@ class _Window:
 class Engine:
     """All rules over one stream of events."""
 
+    STATE = ("now", "_second")
+
     def __init__(self, rules: Sequence[Rule]) -> None:
-        self.runners = [RuleRunner(r) for r in rules]
+        # Which generation of each file the events come from (`lines.origin`), set by the driver: alert
+        # keys hold it, so the same line at the same offset of another file is another alert.
+        self.origins: dict[str, str] = {}
+        self.runners = [RuleRunner(r, self.origins) for r in rules]
         self._by_kind: dict[str, list[RuleRunner]] = {}
         self.counting: list[RuleRunner] = [r for r in self.runners if r.rule.counts_all_requests]
         self._ticking = [r for r in self.runners if r.ticks]
@@ -439,6 +468,8 @@ def _unique_values(rule: Rule, event: Event) -> Any:
     return data
 
 
-def _key(rule: Rule, group: tuple[Any, ...], event: Event) -> str:
-    head = f"{rule.name}\0{group!r}\0{event.host}\0{event.offset}\0"
+def _key(rule: Rule, group: tuple[Any, ...], event: Event, origin: str) -> str:
+    """An alert's idempotency key: the rule and key, and where its event is (file generation and offset)
+    and what it says; reading the same bytes again gives the same key, however they are read."""
+    head = f"{rule.name}\0{group!r}\0{event.host}\0{origin}\0{event.offset}\0"
     return hashlib.sha256(head.encode() + event.raw.encode("utf-8", "surrogatepass")).hexdigest()[:32]

@@ -1,0 +1,206 @@
+"""The daemon's loop: follow the files, run the pipeline, commit each batch, let the senders deliver.
+
+    reader (main thread)   Follower.reconcile → Pipeline.feed → render each message once → Store.commit
+                           (messages, file positions and the rules' snapshot in one transaction)
+    senders (a thread per notifier) drain the outbox (tailer.sender)
+    watcher (watchdog)     only wakes the reader; a reconcile also runs every `period` seconds
+
+A batch is committed as soon as it holds a message (latency), else at least every `commit_every` seconds
+or `commit_bytes` bytes of progress. When a commit fails (the state disk is full), the batch stays in
+memory, reading pauses, and the commit is tried again with a growing pause, logged once a minute.
+SIGTERM and SIGINT end the loop after the batch in hand is committed; the senders finish their attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from types import FrameType
+from typing import TextIO
+
+from tailer import faults, snapshot
+from tailer.alerts import Message
+from tailer.follow import Follower, Settings
+from tailer.notify.build import destination_for, policy_for
+from tailer.notify.deliver import Destination
+from tailer.pipeline import Pipeline
+from tailer.rules.model import RuleSet
+from tailer.sender import Sender
+from tailer.sources import ReadOptions
+from tailer.state import Store
+from tailer.watch import Watcher
+
+log = logging.getLogger("tailer.daemon")
+
+PRUNE_AFTER = 7 * 86400.0  # seconds a sent message's key is kept
+
+
+@dataclass
+class RunOptions:
+    logs: list[str]
+    state_dir: str
+    read: ReadOptions
+    follow: Settings = field(default_factory=Settings)
+    period: float = 1.0  # seconds between reconciles when no file event comes
+    commit_every: float = 1.0
+    commit_bytes: int = 1 << 20
+    read_limit: int = 1 << 20  # bytes read per generation per round
+    idle_tick: float = 1.0  # seconds without events after which rule time follows the clock
+    environ: dict[str, str] = field(default_factory=dict)
+
+
+class Daemon:
+    def __init__(self, ruleset: RuleSet, opts: RunOptions, console: TextIO) -> None:
+        self.opts = opts
+        self.ruleset = ruleset
+        self.store = Store(opts.state_dir)  # first: a second instance stops here
+        self.pipeline = Pipeline(ruleset)
+        saved = self.store.snapshot()
+        if saved is not None:
+            try:
+                snapshot.load(self.pipeline, saved)
+            except snapshot.SnapshotError as exc:
+                log.warning("%s: the rules' saved state cannot be read (%s): rules start afresh", self.store.path, exc)
+        ctx = replace(opts.read.ctx, statuses=self.pipeline.http_statuses(), tallies=self.pipeline.needs_tallies)
+        self.follower = Follower(opts.logs, replace(opts.read, ctx=ctx), self.store.positions, opts.follow)
+        self.destinations: dict[str, Destination] = {}
+        self.senders: list[Sender] = []
+        for name in sorted({n for rule in ruleset.rules for n in rule.notify}):
+            config = ruleset.notifiers[name]
+            destination, warning = destination_for(config, opts.environ, console)
+            if warning:
+                log.warning("%s", warning)
+            self.destinations[name] = destination
+            foldable = config.type == "slack" and type(destination).__name__ == "SlackDestination"
+            self.senders.append(Sender(destination, policy_for(config), self.store.connect(), foldable=foldable))
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.watcher = Watcher(self.wake)
+        self.last_reconcile = time.monotonic()
+        self.disk_full: str | None = None
+        self.on_status: Callable[[str], None] = lambda status: None
+
+    # -- lifecycle
+
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._stop)
+        try:
+            self._start()
+            self._loop()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def _start(self) -> None:
+        fresh = self.store.meta("started") is None
+        for source in self.follower.sources():
+            self.follower.attach(source, fresh)
+        recovered = self.store.recover(
+            time.time(), max(p.policy.max_retry_after for p in self.senders) if self.senders else 0
+        )
+        if recovered:
+            log.warning("%d message(s) were being sent when kong-tailer stopped: sending them again", recovered)
+        self.store.prune(time.time() - PRUNE_AFTER)
+        self._commit([], force=True)
+        if fresh:
+            self.store.set_meta("started", str(time.time()))
+        for sender in self.senders:
+            sender.start()
+        self.watcher.update(self.follower.directories())
+        names = ", ".join(self.follower.sources()) or "(no file yet)"
+        log.info("following %s; state in %s", names, self.opts.state_dir)
+
+    def _shutdown(self) -> None:
+        self.watcher.stop()
+        for sender in self.senders:
+            sender.stop()
+        for sender in self.senders:
+            if sender.is_alive():
+                sender.join(timeout=15)
+        self.follower.close()
+        self.store.close()
+
+    # -- the loop
+
+    def _loop(self) -> None:
+        opts = self.opts
+        pending: list[Message] = []
+        progress = 0
+        last_commit = time.monotonic()
+        last_event = time.monotonic()
+        while not self.stopping.is_set():
+            if self.disk_full is not None:  # nothing more is read until the batch in hand is saved
+                if self._commit(pending):
+                    pending, progress, last_commit = [], 0, time.monotonic()
+                else:
+                    self.stopping.wait(self._disk_pause())
+                continue
+            self.last_reconcile = time.monotonic()
+            self.watcher.update(self.follower.directories())
+            read = self.follower.reconcile(opts.read_limit)
+            for tail, events in read:
+                if events:
+                    last_event = time.monotonic()
+                    self.pipeline.engine.origins[tail.source] = tail.origin or ""
+                    pending += self.pipeline.feed(events)
+            progress += len(read)
+            more = bool(read) and self.follower.behind() > 0
+            if time.monotonic() - last_event >= opts.idle_tick:
+                pending += self.pipeline.advance(time.time())
+            faults.point("after_read")
+            now = time.monotonic()
+            done = self.follower.done
+            due = pending or done or (progress and (now - last_commit >= opts.commit_every))
+            if due and self._commit(pending):
+                pending, progress, last_commit = [], 0, now
+                faults.point("after_commit")
+                for sender in self.senders:
+                    sender.wake.set()
+            if not more:
+                self.wake.wait(opts.period)
+                self.wake.clear()
+        if pending or self.disk_full is None:
+            self._commit(pending)
+
+    def _commit(self, messages: list[Message], force: bool = False) -> bool:
+        """Save a batch; False (and the batch kept by the caller) when the state disk refuses it."""
+        rows = [(m.key, m.notifier, self.destinations[m.notifier].render(m)) for m in messages]
+        try:
+            self.store.commit(rows, self.follower.positions_now(), snapshot.dump(self.pipeline), now=time.time())
+            self.follower.done.clear()
+        except sqlite3.OperationalError as exc:  # SQLITE_FULL, an I/O error: nothing was written
+            first = self.disk_full is None
+            self.disk_full = str(exc)
+            if first or time.monotonic() - self._disk_logged >= 60:
+                self._disk_logged = time.monotonic()
+                log.error(
+                    "%s: cannot save (%s): reading is paused, %d message(s) held in memory; free space on the "
+                    "state disk",
+                    self.store.path,
+                    exc,
+                    len(messages),
+                )
+                self.on_status("state disk full")
+            return False
+        if self.disk_full is not None:
+            log.warning("%s: saving works again: reading resumes", self.store.path)
+            self.disk_full = None
+            self._disk_tries = 0
+        return True
+
+    _disk_logged = 0.0
+    _disk_tries = 0
+
+    def _disk_pause(self) -> float:
+        self._disk_tries += 1
+        return min(30.0, 0.5 * 2.0 ** min(self._disk_tries, 10))

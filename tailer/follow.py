@@ -1,0 +1,445 @@
+"""Following log files while they are written, rotated, truncated and replaced; the daemon's source of lines.
+
+A followed path (a *source*) is written by a series of files over time, its *generations*. A generation is
+known by its first line (`lines.origin`), never by its name or inode: rotation renames files and ext4 reuses
+inodes at once. Each generation is read by a `Tail`, from a position the state database kept, into events.
+
+`Follower.reconcile()` is the only way anything is noticed; file-system events merely make it run sooner:
+
+    the path names another file       the old generation is drained (read until it has been quiet for
+                                      `rotate_wait` s: nginx writes into a renamed file until it reopens),
+                                      the new one is read from its start
+    the path is gone                  the same; a file appearing there later is read from its start
+    the file shrank, or now starts    copytruncate: the old generation's rest is read from the copy beside
+    with another line                 it (the file whose first line is the same), then the new one from 0
+    a line over `max_line` bytes      its head is kept, the rest skipped; a parse error says so
+
+Only complete lines are read; a partial last line waits. A multi-line record (an inspect box, a traceback)
+still open when a batch is committed is read again after a restart: the position keeps where the open
+records start (`offset`) as well as how far events went out (`emitted`), and events re-read from before
+`emitted` are dropped, but for those open records.
+
+At startup (`attach`) each source's unfinished generations are looked for among the path and its rotated
+siblings (`error.log.1`, `error.log-20250115`, ...) by first line, and resumed where they stopped; siblings
+written since are read from their start. A generation that cannot be found is reported with what was lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import glob
+import hashlib
+import logging
+import os
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from tailer.events import Event
+from tailer.lines import ORIGIN_BYTES, LineBuffer, origin
+from tailer.parse import LineParser, detect_format, make_parser
+from tailer.sources import ReadOptions
+from tailer.state import Position
+
+log = logging.getLogger("tailer.follow")
+
+READ_SIZE = 256 * 1024
+MARK_BYTES = 32
+COMPRESSED = (".gz", ".xz", ".bz2", ".zst", ".lz4", ".z", ".zip")
+
+
+@dataclass
+class Settings:
+    start_at_end: bool = True  # on the very first start, skip what the files already hold
+    rotate_wait: float = 60.0  # seconds a renamed or deleted generation must stay still before it is closed
+    quiet: float = 2.0  # seconds without growth after which open multi-line records are flushed
+    report_every: float = 60.0  # seconds between two reports of the same unreadable file
+
+
+@dataclass
+class Tail:
+    """One generation being read."""
+
+    source: str
+    path: str  # where it was opened
+    fd: int
+    ino: tuple[int, int]
+    pos: int  # next byte to read
+    lines: LineBuffer
+    opts: ReadOptions
+    origin: str | None = None
+    parser: LineParser | None = None
+    skip_before: int = 0  # events starting before this went out before a restart...
+    skip_open: frozenset[int] = frozenset()  # ...but for the records open then
+    rotated_at: float | None = None  # monotonic: when the path stopped naming it
+    grew_at: float = field(default_factory=time.monotonic)
+    flushed: bool = True  # nothing open since the last quiet flush
+    finished: bool = False
+
+    @property
+    def emitted(self) -> int:
+        """Bytes handed to the parser as complete lines."""
+        return self.pos - self.lines.pending
+
+    def read(self, limit: int) -> tuple[list[Event], int]:
+        """Events from up to `limit` new bytes; and the number of bytes read."""
+        out: list[Event] = []
+        total = 0
+        while total < limit:
+            data = os.pread(self.fd, min(READ_SIZE, limit - total), self.pos)
+            if not data:
+                break
+            self.pos += len(data)
+            total += len(data)
+            if self.origin is None:
+                self.origin = origin(os.pread(self.fd, ORIGIN_BYTES, 0))
+            for chunk in self.lines.push(data):
+                self._parse(chunk.offset, self._parser(chunk.data).feed(chunk), out)
+        if total:
+            self.grew_at = time.monotonic()
+            self.flushed = False
+        return out, total
+
+    def flush(self, partial: bool) -> list[Event]:
+        """The records still open (after a quiet spell), and with `partial` the last line without its
+        newline (the generation is being closed)."""
+        out: list[Event] = []
+        if partial:
+            for chunk in self.lines.finish():
+                self._parse(chunk.offset, self._parser(chunk.data).feed(chunk), out)
+        if self.parser is not None:
+            self._parse(0, self.parser.finish(), out)
+        self.flushed = True
+        return out
+
+    def position(self) -> Position | None:
+        """Where to resume; None while the file has no first line yet (nothing to lose: it starts at 0)."""
+        if self.origin is None:
+            return None
+        emitted = self.emitted
+        starts = tuple(sorted(self.parser.pending())) if self.parser is not None else ()
+        marker = _marker(self.fd, emitted)
+        return Position(
+            self.source, self.origin, self.path, min((*starts, emitted)), emitted, starts, marker, self.finished
+        )
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def _parser(self, sample: bytes) -> LineParser:
+        if self.parser is None:
+            opts = self.opts
+            fmt = opts.fmt if opts.fmt != "auto" else detect_format(sample, opts.log_formats)
+            self.parser = make_parser(fmt, replace(opts.ctx, file=self.source), opts.log_formats)
+        return self.parser
+
+    def _parse(self, offset: int, events: list[Event], out: list[Event]) -> None:
+        if self.skip_before:
+            before, keep = self.skip_before, self.skip_open
+            events = [e for e in events if e.offset >= before or e.offset in keep]
+            if offset >= before and not any(s < before for s in (self.parser.pending() if self.parser else ())):
+                self.skip_before = 0
+        out.extend(events)
+
+
+class Follower:
+    """Every followed source and the generations being read. Owned by one thread."""
+
+    def __init__(
+        self,
+        patterns: list[str],
+        opts: ReadOptions,
+        positions: Callable[[str], list[Position]],
+        settings: Settings | None = None,
+    ) -> None:
+        self.patterns = patterns
+        self.opts = opts
+        self.positions = positions  # the stored, unfinished positions of a source
+        self.settings = settings or Settings()
+        self.tails: list[Tail] = []
+        self.done: list[Position] = []  # generations finished and not yet saved as such
+        self.known_sources: set[str] = set()
+        self._reported: dict[str, float] = {}
+
+    # -- which files
+
+    def sources(self) -> list[str]:
+        """The followed paths: each literal path (present or not) and each current match of a glob."""
+        out: list[str] = []
+        for pattern in self.patterns:
+            if glob.has_magic(pattern):
+                out.extend(p for p in sorted(glob.glob(pattern)) if os.path.isfile(p))
+            else:
+                out.append(pattern)
+        return list(dict.fromkeys(out))
+
+    def directories(self) -> set[str]:
+        """The directories to watch for changes (a glob's or a path's, symlinks resolved)."""
+        dirs = {os.path.dirname(os.path.abspath(p)) for p in self.patterns if not glob.has_magic(os.path.dirname(p))}
+        dirs |= {os.path.dirname(os.path.realpath(p)) for p in self.sources() if os.path.exists(p)}
+        return {d for d in dirs if os.path.isdir(d)}
+
+    def active(self, source: str) -> Tail | None:
+        for tail in self.tails:
+            if tail.source == source and tail.rotated_at is None and not tail.finished:
+                return tail
+        return None
+
+    # -- startup
+
+    def attach(self, source: str, fresh: bool) -> None:
+        """Start following `source`: resume its stored generations, read those written since, open the
+        current one. `fresh`: the daemon's very first start (begin at the end, if so configured)."""
+        stored = self.positions(source)
+        files = _candidates(source)
+        by_origin: dict[str, str] = {}
+        for path in files:
+            try:
+                o = _origin_of(path, strict=True)
+            except OSError as exc:  # unreadable: resuming now could pass over a generation; retried
+                self._report(path, f"cannot read {path} ({errno.errorcode.get(exc.errno or 0, '?')}: {exc.strerror})")
+                return
+            if o is not None:
+                by_origin.setdefault(o, path)
+        self.known_sources.add(source)
+        resumed: set[str] = set()
+        newest = 0.0
+        for p in stored:
+            found = by_origin.get(p.origin)
+            tail = self._resume(p, found) if found is not None else None
+            if tail is None:
+                self.done.append(replace(p, finished=True))
+                continue
+            resumed.add(p.origin)
+            newest = max(newest, os.stat(tail.fd).st_mtime)
+            if found != source:
+                tail.rotated_at = time.monotonic()
+            self.tails.append(tail)
+        if stored:  # rotated while we were stopped: the siblings written since are read whole, oldest first
+            since = [
+                (os.stat(path).st_mtime, path)
+                for path in files[1:]
+                if _origin_of(path) not in resumed and os.stat(path).st_mtime >= newest
+            ]
+            for _, path in sorted(since):
+                tail = self._open(source, path, 0)
+                if tail is not None:
+                    tail.rotated_at = time.monotonic()
+                    log.info("%s: reading %s, rotated while kong-tailer was stopped", source, path)
+                    self.tails.append(tail)
+        if self.active(source) is None and os.path.exists(source):
+            self._open_active(source, at_end=fresh and self.settings.start_at_end)
+
+    def _resume(self, p: Position, path: str) -> Tail | None:
+        tail = self._open(p.source, path, p.offset)
+        if tail is None:
+            return None
+        size = os.fstat(tail.fd).st_size
+        if size < p.emitted or _marker(tail.fd, p.emitted) != p.marker:
+            log.warning(
+                "%s: %s starts like the file read before but was rewritten before byte %d: reading it from its start",
+                p.source,
+                path,
+                p.emitted,
+            )
+            tail.close()
+            return None
+        tail.origin = p.origin
+        tail.skip_before, tail.skip_open = p.emitted, frozenset(p.open)
+        if path != p.path:
+            log.info("%s: resuming %s (was %s) at byte %d", p.source, path, p.path, p.offset)
+        return tail
+
+    def _open(self, source: str, path: str, pos: int) -> Tail | None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError as exc:
+            self._report(path, f"cannot read {path} ({errno.errorcode.get(exc.errno or 0, exc.errno)}: {exc.strerror})")
+            return None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            self._report(
+                path, f"{path} is not a regular file (a FIFO or /dev/stdout cannot be followed): log to a file"
+            )
+            return None
+        self._reported.pop(path, None)
+        return Tail(source, path, fd, (st.st_dev, st.st_ino), pos, LineBuffer(pos, self.opts.max_line), self.opts)
+
+    def _open_active(self, source: str, at_end: bool) -> None:
+        tail = self._open(source, source, 0)
+        if tail is None:
+            return
+        tail.origin = origin(os.pread(tail.fd, ORIGIN_BYTES, 0))
+        if at_end:  # from the end, but from the start of a last line not yet complete
+            size = os.fstat(tail.fd).st_size
+            back = os.pread(tail.fd, min(size, 64 * 1024), max(0, size - 64 * 1024))
+            start = size - len(back) + back.rfind(b"\n") + 1 if b"\n" in back else size - len(back)
+            tail.pos, tail.lines = start, LineBuffer(start, self.opts.max_line)
+            log.info('%s: first start: following from byte %d (start_at = "end")', source, start)
+        elif tail.origin is not None and tail.origin in {p.origin for p in self.positions(source)}:
+            tail.close()  # already resumed under another name
+            return
+        self.tails.append(tail)
+
+    # -- while running
+
+    def reconcile(self, limit: int) -> list[tuple[Tail, list[Event]]]:
+        """Notice what changed on disk and read up to `limit` bytes per generation: events per tail."""
+        now = time.monotonic()
+        for source in self.sources():
+            if source not in self.known_sources:
+                self.attach(source, fresh=False)  # a file matched while running: read from its start
+            if source in self.known_sources:
+                self._check_active(source, now)
+        out: list[tuple[Tail, list[Event]]] = []
+        for tail in list(self.tails):
+            try:
+                events, n = tail.read(limit)
+            except OSError as exc:
+                self._report(tail.path, f"cannot read {tail.path}: {exc.strerror or exc}")
+                continue
+            if not n:
+                if tail.rotated_at is not None and self._drained(tail, now):
+                    events = tail.flush(partial=True)
+                    self._finish(tail)
+                elif not tail.flushed and now - tail.grew_at >= self.settings.quiet:
+                    events = tail.flush(partial=False)
+            if events or n:
+                out.append((tail, events))
+        return out
+
+    def _check_active(self, source: str, now: float) -> None:
+        tail = self.active(source)
+        try:
+            st = os.stat(source)
+        except FileNotFoundError:
+            if tail is not None:
+                log.info("%s is gone: reading what is left of it", source)
+                tail.rotated_at = now
+            return
+        except OSError as exc:
+            self._report(source, f"cannot stat {source}: {exc.strerror}")
+            return
+        if tail is None:
+            self._open_active(source, at_end=False)
+            return
+        if (st.st_dev, st.st_ino) != tail.ino:
+            log.info("%s was rotated: reading the rest of the old file, and the new one from its start", source)
+            tail.rotated_at = now
+            self._open_active(source, at_end=False)
+            return
+        if st.st_size < tail.pos or (tail.origin is not None and _origin_of(source) != tail.origin):
+            self._truncated(tail)
+
+    def _truncated(self, tail: Tail) -> None:
+        """copytruncate: finish the old generation from its copy, then read the file again from 0."""
+        copy = next(
+            (p for p in _candidates(tail.source)[1:] if tail.origin is not None and _origin_of(p) == tail.origin),
+            None,
+        )
+        if copy is not None:
+            log.info("%s was truncated: reading its last lines from the copy %s", tail.source, copy)
+            fd = os.open(copy, os.O_RDONLY | os.O_CLOEXEC)
+            os.close(tail.fd)
+            tail.fd, tail.path = fd, copy
+            st = os.fstat(fd)
+            tail.ino = (st.st_dev, st.st_ino)
+            tail.rotated_at = time.monotonic() - self.settings.rotate_wait  # a copy does not grow
+        else:
+            log.warning(
+                "%s was truncated and no copy of it was found beside it: lines written after byte %d and before "
+                "the truncation are lost (logrotate's copytruncate has this gap: prefer `create` + kill -USR1)",
+                tail.source,
+                tail.pos,
+            )
+            self._finish(tail)
+        self._open_active(tail.source, at_end=False)
+
+    def _drained(self, tail: Tail, now: float) -> bool:
+        assert tail.rotated_at is not None
+        try:
+            size = os.fstat(tail.fd).st_size
+        except OSError:
+            return True
+        quiet_since = max(tail.rotated_at, tail.grew_at)
+        return size <= tail.pos and now - quiet_since >= self.settings.rotate_wait
+
+    def _finish(self, tail: Tail) -> None:
+        tail.finished = True
+        position = tail.position()
+        if position is not None:
+            self.done.append(position)
+        tail.close()
+        self.tails.remove(tail)
+
+    def positions_now(self) -> list[Position]:
+        """Where every generation stands, and those finished (`done`: cleared by the caller once saved)."""
+        out = list(self.done)
+        for tail in self.tails:
+            p = tail.position()
+            if p is not None:
+                out.append(p)
+        return out
+
+    def behind(self) -> int:
+        """Bytes written but not yet read, over every generation."""
+        total = 0
+        for tail in self.tails:
+            with contextlib.suppress(OSError):
+                total += max(0, os.fstat(tail.fd).st_size - tail.pos)
+        return total
+
+    def close(self) -> None:
+        for tail in self.tails:
+            tail.close()
+        self.tails.clear()
+
+    def _report(self, key: str, message: str) -> None:
+        """An error about a file, at most once per `report_every` s (it is retried on every reconcile)."""
+        now = time.monotonic()
+        last = self._reported.get(key)
+        if last is None or now - last >= self.settings.report_every:
+            self._reported[key] = now
+            log.error("%s; retrying", message)
+
+
+def _candidates(source: str) -> list[str]:
+    """`source` and the uncompressed files rotation made of it (`error.log.1`, `error.log-20250115`)."""
+    directory, name = os.path.split(os.path.abspath(source))
+    out = [source]
+    try:
+        entries = sorted(os.listdir(directory))
+    except OSError:
+        return out
+    for entry in entries:
+        rotated = entry != name and entry[: len(name)] == name and entry[len(name) : len(name) + 1] in (".", "-", "_")
+        if rotated and not entry.lower().endswith(COMPRESSED):
+            path = os.path.join(os.path.dirname(source), entry)
+            if os.path.isfile(path):
+                out.append(path)
+    return out
+
+
+def _origin_of(path: str, strict: bool = False) -> str | None:
+    """The origin of the file at `path`; None if it has no first line yet, or is gone (or, unless `strict`,
+    cannot be read)."""
+    try:
+        with open(path, "rb", buffering=0) as f:
+            return origin(f.read(ORIGIN_BYTES))
+    except FileNotFoundError:
+        return None
+    except OSError:
+        if strict:
+            raise
+        return None
+
+
+def _marker(fd: int, end: int) -> str:
+    """A hash of the bytes just before `end`: resuming there is safe only if they are still the same."""
+    if end <= 0:
+        return ""
+    start = max(0, end - MARK_BYTES)
+    return hashlib.sha256(os.pread(fd, end - start, start)).hexdigest()[:16]

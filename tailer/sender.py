@@ -1,0 +1,130 @@
+"""The sender: one thread per notifier drains its part of the outbox, oldest first, under the delivery rules
+of `notify.deliver` (rate, 429 pauses, backoff until `retry_for`, dead letters). The reader never waits on it.
+
+A row is committed `sending` before its attempt and `sent` right after it, so a crash in between leaves at
+most one message that may go twice (the outbox's `recover()` says which). When a Slack notifier has fallen
+behind (an outage, a storm) and `fold_from` messages or more are due, up to `fold_max` of them go out as one
+backlog message that lists each one's text and key (`slack.fold`), and are all marked sent together.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from tailer import faults
+from tailer.budget import TokenBucket
+from tailer.notify import Outcome
+from tailer.notify.deliver import DeliveryPolicy, Destination, decide
+from tailer.notify.slack import fold
+from tailer.state import Outbox, Row
+
+log = logging.getLogger("tailer.sender")
+
+POLL = 5.0  # seconds between looks at the outbox when nothing is known to be due (dead letters revived...)
+FOLD_FROM = 5
+FOLD_MAX = 100
+
+
+class Sender(threading.Thread):
+    def __init__(
+        self,
+        destination: Destination,
+        policy: DeliveryPolicy,
+        outbox: Outbox,
+        *,
+        foldable: bool,
+        on_result: Callable[[str, Outcome], None] | None = None,
+    ) -> None:
+        super().__init__(name=f"send-{destination.name}", daemon=True)
+        self.destination = destination
+        self.policy = policy
+        self.outbox = outbox
+        self.foldable = foldable
+        self.on_result = on_result
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.beat = time.monotonic()  # the last time the loop went round (health)
+        self.degraded: str | None = None  # the last dead letter's reason, until something is sent again
+        self._bucket = TokenBucket(policy.rate, policy.burst) if policy.rate else None
+        self._rng = random.Random()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def run(self) -> None:
+        name = self.destination.name
+        while not self.stopping.is_set():
+            self.beat = time.monotonic()
+            try:
+                wait = self._step(name)
+            except Exception:  # a database error, a bug: logged, and tried again a little later
+                log.exception("%s: sender failed; retrying", name)
+                wait = 1.0
+            if wait > 0:
+                self.wake.wait(min(wait, POLL))
+                self.wake.clear()
+        self.outbox.close()
+
+    def _step(self, name: str) -> float:
+        """Send what is due: 0 to go on at once, else seconds until something may be due."""
+        if self._bucket is not None:
+            wait = self._bucket.wait(time.monotonic())
+            if wait:
+                return wait
+        now = time.time()
+        limit = FOLD_MAX if self.foldable else 1
+        rows = self.outbox.next_due(name, now, limit)
+        if not rows:
+            due = self.outbox.waiting().get(name)
+            return POLL if due is None else max(0.01, due - now)
+        if len(rows) < FOLD_FROM:
+            rows = rows[:1]
+        payload = rows[0].payload if len(rows) == 1 else self._fold(rows)
+        if self._bucket is not None:
+            self._bucket.take(time.monotonic())
+        self.outbox.sending(rows, now)
+        outcome = self._send(payload)
+        faults.point("after_post_before_mark")
+        first = rows[0].first_attempt or now
+        decision = decide(
+            outcome, attempts=rows[0].attempts + 1, elapsed=time.time() - first, policy=self.policy, rng=self._rng
+        )
+        keys = " ".join(r.key[:12] for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
+        if decision.action == "done":
+            self.outbox.sent(rows, time.time())
+            self.degraded = None
+        elif decision.action == "wait":
+            self.outbox.retry(rows, time.time() + decision.delay, outcome.reason)
+            log.warning("%s: message %s: retry in %.1f s: %s", name, keys, decision.delay, outcome.reason)
+        else:
+            self.outbox.dead(rows, decision.outcome.reason)
+            self.degraded = decision.outcome.reason
+            log.error(
+                "%s: message %s not delivered, kept as a dead letter (`kong-tailer outbox retry`): %s",
+                name,
+                keys,
+                decision.outcome.reason,
+            )
+        if self.on_result is not None:
+            self.on_result(name, decision.outcome)
+        return 0.0 if decision.action != "wait" else decision.delay
+
+    def _send(self, payload: str) -> Outcome:
+        try:
+            return self.destination.send(payload)
+        except Exception as exc:  # a bug in a destination: a dead letter, not a dead sender
+            log.debug("%s: attempt failed", self.destination.name, exc_info=True)
+            return Outcome("dead", f"internal error: {type(exc).__name__}: {exc}")
+
+    def _fold(self, rows: list[Row]) -> str:
+        first = datetime.fromtimestamp(rows[0].created_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        last = datetime.fromtimestamp(rows[-1].created_at, UTC).strftime("%H:%M:%S UTC")
+        span = f"queued {first} – {last}"
+        return json.dumps(fold([r.payload for r in rows], [r.key for r in rows], span), ensure_ascii=False)

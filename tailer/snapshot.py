@@ -1,0 +1,108 @@
+"""The rules' state as bytes, so that a restarted daemon goes on where it stopped: windows, snooze digests,
+open groups, budgets' backlogs and the error entries waiting for their request.
+
+Each stateful class names its state attributes in `STATE`. A snapshot holds no rule: a `Rule` is written as
+its name and read back as the rule of that name in the rule set being restored (so compiled conditions are
+never stored, and state of a rule that was removed is dropped). Reading accepts only the classes a snapshot
+can hold: the database is ours, but a snapshot is never a way to run code.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from typing import Any
+
+from tailer.fields import MISSING
+from tailer.pipeline import Pipeline
+from tailer.rules.model import Rule
+
+VERSION = 1
+_SAFE_MODULES = ("tailer.events", "tailer.alerts", "tailer.rules.engine", "tailer.budget")
+_SAFE = {("builtins", n) for n in ("set", "frozenset", "dict", "list", "tuple", "bytearray", "complex")} | {
+    ("collections", "deque"),
+    ("collections", "Counter"),
+    ("collections", "OrderedDict"),
+    ("datetime", "datetime"),
+    ("datetime", "date"),
+    ("datetime", "timedelta"),
+    ("datetime", "timezone"),
+    ("zoneinfo", "ZoneInfo"),
+    ("zoneinfo", "ZoneInfo._unpickle"),
+}
+
+
+class SnapshotError(Exception):
+    """A snapshot that cannot be read back (another version, or damaged)."""
+
+
+def _state(obj: Any) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in type(obj).STATE}
+
+
+def _restore(obj: Any, state: dict[str, Any]) -> None:
+    for name in type(obj).STATE:
+        if name in state:
+            setattr(obj, name, state[name])
+
+
+def dump(pipeline: Pipeline) -> bytes:
+    engine = pipeline.engine
+    state = {
+        "version": VERSION,
+        "engine": _state(engine),
+        "rules": {r.rule.name: _state(r) for r in engine.runners},
+        "correlator": _state(pipeline.correlator),
+        "budgets": {name: _state(b) for name, b in pipeline.budgets.items()},
+    }
+    buf = io.BytesIO()
+    _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(state)
+    return buf.getvalue()
+
+
+def load(pipeline: Pipeline, data: bytes) -> None:
+    """Put the state in `data` into `pipeline` (whose rules may differ from those that wrote it)."""
+    rules = {r.name: r for r in pipeline.ruleset.rules}
+    try:
+        state = _Unpickler(io.BytesIO(data), rules).load()
+    except Exception as exc:  # anything a damaged pickle can raise
+        raise SnapshotError(f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(state, dict) or state.get("version") != VERSION:
+        raise SnapshotError("written by another version of kong-tailer")
+    _restore(pipeline.engine, state["engine"])
+    for runner in pipeline.engine.runners:
+        if runner.rule.name in state["rules"]:
+            _restore(runner, state["rules"][runner.rule.name])
+    _restore(pipeline.correlator, state["correlator"])
+    for name, budget in pipeline.budgets.items():
+        if name in state["budgets"]:
+            saved = state["budgets"][name]
+            saved["_backlog"] = [a for a in saved.get("_backlog", []) if a.rule is not None]
+            _restore(budget, saved)
+
+
+class _Pickler(pickle.Pickler):
+    def persistent_id(self, obj: Any) -> Any:
+        if isinstance(obj, Rule):
+            return ("rule", obj.name)
+        if obj is MISSING:
+            return ("missing",)
+        return None
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, rules: dict[str, Rule]) -> None:
+        super().__init__(file)
+        self.rules = rules
+
+    def persistent_load(self, pid: Any) -> Any:
+        if pid == ("missing",):
+            return MISSING
+        if isinstance(pid, tuple) and len(pid) == 2 and pid[0] == "rule":
+            return self.rules.get(pid[1])  # None: the rule is gone, its alerts are dropped
+        raise pickle.UnpicklingError(f"unknown reference {pid!r}")
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _SAFE or (module in _SAFE_MODULES and "." not in name and name[:1].isupper()):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} has no place in a snapshot")

@@ -1,0 +1,109 @@
+"""File-system events as hints: watchdog watches the directories of the followed files (never the files:
+see tailing-and-delivery §3) and every event only wakes the reader, which then looks for itself.
+
+The handler never raises and does no I/O (an exception in it would silently stop watchdog's dispatch).
+`update()` is called on every reconcile: it watches new directories and re-watches one that was removed and
+made again (watchdog's emitter exits when its directory goes). When watching fails (inotify limits, no read
+permission on the directory) the periodic reconcile still reads everything, only later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from typing import Any
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+log = logging.getLogger("tailer.watch")
+
+
+class _Poke(FileSystemEventHandler):
+    def __init__(self, wake: threading.Event) -> None:
+        self.wake = wake
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        with contextlib.suppress(BaseException):  # nothing may escape into watchdog's dispatch thread
+            self.wake.set()
+
+
+class _Overflow(logging.Handler):
+    """watchdog logs a queue overflow (events were lost): look at everything at once."""
+
+    def __init__(self, wake: threading.Event) -> None:
+        super().__init__(logging.WARNING)
+        self.wake = wake
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.wake.set()
+
+
+class Watcher:
+    def __init__(self, wake: threading.Event) -> None:
+        self.wake = wake
+        self.handler = _Poke(wake)
+        self.observer: Any = None
+        self.watches: dict[str, tuple[Any, tuple[int, int]]] = {}  # directory → (watch, (dev, ino))
+        self._failed: set[str] = set()
+        logging.getLogger("watchdog.observers.inotify_c").addHandler(_Overflow(wake))
+
+    def update(self, directories: set[str]) -> None:
+        """Watch exactly `directories` (those that exist), re-watching any that was made again."""
+        if self.observer is None or not self.observer.is_alive():
+            if self.observer is not None:
+                log.warning("the file watcher stopped; starting it again")
+            self._restart()
+        for directory in sorted(directories):
+            try:
+                st = os.stat(directory)
+            except OSError:
+                continue
+            ident = (st.st_dev, st.st_ino)
+            current = self.watches.get(directory)
+            if current is not None and current[1] == ident:
+                continue
+            if current is not None:
+                log.warning("%s was removed and made again: watching the new directory", directory)
+                self._unschedule(current[0])
+            if not os.access(directory, os.R_OK | os.X_OK):
+                if directory not in self._failed:
+                    log.warning(
+                        "%s is not readable: changes in it are not watched (inotify needs read permission), "
+                        "so files there are read on the periodic check only",
+                        directory,
+                    )
+                    self._failed.add(directory)
+                continue
+            try:
+                watch = self.observer.schedule(self.handler, directory, recursive=False)
+            except OSError as exc:
+                if directory not in self._failed:
+                    log.warning("cannot watch %s (%s): files there are read on the periodic check only", directory, exc)
+                    self._failed.add(directory)
+                continue
+            self._failed.discard(directory)
+            self.watches[directory] = (watch, ident)
+        for directory in set(self.watches) - directories:
+            self._unschedule(self.watches.pop(directory)[0])
+
+    def healthy(self) -> bool:
+        return self.observer is not None and self.observer.is_alive()
+
+    def stop(self) -> None:
+        if self.observer is not None:
+            self.observer.stop()
+            self.observer.join(timeout=5)
+
+    def _restart(self) -> None:
+        self.stop()
+        self.observer = Observer()
+        self.observer.daemon = True
+        self.observer.start()
+        self.watches.clear()
+
+    def _unschedule(self, watch: Any) -> None:
+        with contextlib.suppress(KeyError, OSError):
+            self.observer.unschedule(watch)
