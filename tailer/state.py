@@ -113,7 +113,7 @@ def connect(directory: str) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous=FULL")
         return db
     except sqlite3.Error as exc:
-        raise StateError(f"{path}: cannot open the state database: {exc}") from exc
+        raise _unusable(path, exc) from exc
 
 
 def open_outbox(directory: str) -> Outbox:
@@ -138,10 +138,7 @@ class Outbox:
             row = self.db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
             self.db.execute("SELECT count(*) FROM outbox").fetchone()
         except sqlite3.DatabaseError as exc:  # garbage: "file is not a database"; missing tables
-            raise StateError(
-                f"{self.path}: not a usable kong-tailer state database ({exc}); move it aside to start afresh "
-                "(files already read would then be read again from their end)"
-            ) from exc
+            raise _unusable(self.path, exc) from exc
         if row is not None and int(row[0]) > SCHEMA_VERSION:
             raise StateError(
                 f"{self.path}: written by a newer kong-tailer (schema {row[0]}, this one knows {SCHEMA_VERSION}); "
@@ -362,6 +359,13 @@ class Store(Outbox):
     def snapshot(self) -> bytes | None:
         row = self.db.execute("SELECT data FROM snapshot WHERE id = 1").fetchone()
         return None if row is None else bytes(row[0])
+
+
+def _unusable(path: str, exc: Exception) -> StateError:
+    return StateError(
+        f"{path}: not a usable kong-tailer state database ({exc}); move it aside to start afresh "
+        "(the logs are then followed from their end again)"
+    )
 
 
 def _create(path: str) -> None:

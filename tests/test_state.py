@@ -15,10 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from tailer.state import StateError, Store
+from tailer.state import Position, StateError, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = 1_736_935_200.0
+
+
+def at(offset: int, source: str = "error.log") -> Position:
+    return Position(source, "0123abcd", source, offset, offset, (), "m")
+
+
+def offset(store: Store, source: str = "error.log") -> int | None:
+    positions = store.positions(source)
+    return positions[0].offset if positions else None
 
 
 def child(code: str, *args: str) -> subprocess.Popen[str]:
@@ -35,67 +44,69 @@ def child(code: str, *args: str) -> subprocess.Popen[str]:
 def test_a_batch_is_queued_once_however_often_it_is_read(tmp_path: Path) -> None:
     with Store(str(tmp_path)) as store:
         batch = [("k1", "slack", '{"text":"a"}'), ("k2", "slack", '{"text":"b"}'), ("k1", "console", "a")]
-        assert store.enqueue(batch, {"error.log": 120}, now=NOW) == 3
-        assert store.enqueue(batch, {"error.log": 240}, now=NOW) == 0  # the same bytes read again
+        assert store.commit(batch, [at(120)], now=NOW) == 3
+        assert store.commit(batch, [at(240)], now=NOW) == 0  # the same bytes read again
         assert store.depth() == 3 and store.depth("slack") == 2
-        assert store.checkpoint("error.log") == 240
-        assert store.checkpoint("access.log") is None
+        assert offset(store) == 240
+        assert offset(store, "access.log") is None
 
 
 def test_a_failed_batch_leaves_no_message_and_no_checkpoint(tmp_path: Path) -> None:
     with Store(str(tmp_path)) as store:
-        store.enqueue([], {"error.log": 100}, now=NOW)
+        store.commit([], [at(100)], now=NOW)
         bad = [("k1", "slack", "ok"), ("k2", "slack", None)]  # NOT NULL: the second row fails
         with pytest.raises(sqlite3.IntegrityError):
-            store.enqueue(bad, {"error.log": 200}, now=NOW)  # type: ignore[arg-type]
+            store.commit(bad, [at(200)], now=NOW)  # type: ignore[arg-type]
         assert store.depth() == 0
-        assert store.checkpoint("error.log") == 100
-        assert store.enqueue([("k1", "slack", "ok")], {}, now=NOW) == 1  # and the store still works
+        assert offset(store) == 100
+        assert store.commit([("k1", "slack", "ok")], now=NOW) == 1  # and the store still works
 
 
 def test_messages_of_a_notifier_go_in_order_and_a_waiting_one_holds_the_rest(tmp_path: Path) -> None:
     with Store(str(tmp_path)) as store:
-        store.enqueue([(f"k{i}", "slack", str(i)) for i in range(3)] + [("w", "webhook", "w")], now=NOW)
-        first = store.next_due("slack", NOW)
-        assert first is not None and first.key == "k0"
-        store.sending(first)
-        store.retry(first, NOW + 30, "500 rollup_error")
-        assert store.next_due("slack", NOW + 10) is None  # k1 waits behind k0
-        assert store.next_due("webhook", NOW + 10) is not None  # another notifier does not
-        again = store.next_due("slack", NOW + 30)
-        assert again is not None and (again.key, again.attempts, again.last_error) == ("k0", 1, "500 rollup_error")
-        store.sending(again)
-        store.sent(again, NOW + 30)
-        following = store.next_due("slack", NOW + 30)
-        assert following is not None and following.key == "k1"
+        store.commit([(f"k{i}", "slack", str(i)) for i in range(3)] + [("w", "webhook", "w")], now=NOW)
+        [first] = store.next_due("slack", NOW)
+        assert first.key == "k0"
+        store.sending([first], NOW)
+        store.retry([first], NOW + 30, "500 rollup_error")
+        assert store.next_due("slack", NOW + 10) == []  # k1 waits behind k0
+        assert store.next_due("webhook", NOW + 10) != []  # another notifier does not
+        assert store.waiting() == {"slack": NOW + 30, "webhook": 0.0}
+        [again] = store.next_due("slack", NOW + 30)
+        assert (again.key, again.attempts, again.last_error, again.first_attempt) == ("k0", 1, "500 rollup_error", NOW)
+        store.sending([again], NOW + 30)
+        store.sent([again], NOW + 30)
+        [following] = store.next_due("slack", NOW + 30)
+        assert following.key == "k1"
+        assert [r.key for r in store.next_due("slack", NOW + 30, limit=5)] == ["k1", "k2"]
         assert store.depth("slack") == 2
 
 
 def test_dead_letters_are_kept_and_can_be_revived(tmp_path: Path) -> None:
     with Store(str(tmp_path)) as store:
-        store.enqueue([("k1", "slack", "a"), ("k2", "slack", "b")], now=NOW)
+        store.commit([("k1abc", "slack", "a"), ("k2", "slack", "b")], now=NOW)
         row = store.next_due("slack", NOW)
-        assert row is not None
-        store.sending(row)
+        store.sending(row, NOW)
         store.dead(row, "404 no_service")
-        assert [(r.key, r.last_error) for r in store.dead_letters()] == [("k1", "404 no_service")]
-        nxt = store.next_due("slack", NOW)
-        assert nxt is not None and nxt.key == "k2"  # a dead letter does not block the others
-        assert store.revive(["k1"]) == 1
+        assert [(r.key, r.last_error) for r in store.dead_letters()] == [("k1abc", "404 no_service")]
+        [nxt] = store.next_due("slack", NOW)
+        assert nxt.key == "k2"  # a dead letter does not block the others
+        assert store.revive(["k9"]) == 0
+        assert store.revive(["k1"]) == 1  # a key's start is enough, as `outbox list` shows 12 characters
         assert store.dead_letters() == []
-        revived = store.next_due("slack", NOW)
-        assert revived is not None and (revived.key, revived.attempts) == ("k1", 0)
+        [revived] = store.next_due("slack", NOW)
+        assert (revived.key, revived.attempts) == ("k1abc", 0)
 
 
 def test_a_row_sending_when_the_process_was_killed_is_sent_again(tmp_path: Path) -> None:
     with Store(str(tmp_path)) as store:
-        store.enqueue([("k1", "slack", "a")], {"error.log": 77}, now=NOW)
+        store.commit([("k1", "slack", "a")], [at(77)], now=NOW)
     proc = child(
         """
         import sys
         from tailer.state import Store
         store = Store(sys.argv[1])
-        store.sending(store.next_due("slack", 2e9))
+        store.sending(store.next_due("slack", 2e9), 2e9)
         print("sending", flush=True)
         sys.stdin.read()  # in the middle of the POST: killed here
         """,
@@ -105,10 +116,10 @@ def test_a_row_sending_when_the_process_was_killed_is_sent_again(tmp_path: Path)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     with Store(str(tmp_path)) as store:  # the lock died with the process
-        assert store.recover() == 1
-        row = store.next_due("slack", NOW)
-        assert row is not None and (row.key, row.state, row.attempts) == ("k1", "pending", 1)
-        assert store.checkpoint("error.log") == 77
+        assert store.recover(NOW, 300) == 1
+        [row] = store.next_due("slack", NOW)
+        assert (row.key, row.state, row.attempts) == ("k1", "pending", 1)
+        assert offset(store) == 77
 
 
 def test_a_second_instance_is_refused_and_told_the_first_ones_pid(tmp_path: Path) -> None:
@@ -148,3 +159,34 @@ def test_the_database_is_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
     with Store(str(tmp_path)) as store:
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00" * 4096, bytes(range(256)) * 64])
+def test_an_empty_or_damaged_database_is_refused_not_reset(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "state.db").write_bytes(content)
+    with pytest.raises(StateError, match="not a usable kong-tailer state database") as err:
+        Store(str(tmp_path))
+    assert str(tmp_path / "state.db") in str(err.value) and err.value.exit_code == 3
+    assert (tmp_path / "state.db").read_bytes() == content  # left as it was, for a person to look at
+
+
+def test_a_wall_clock_jump_back_does_not_leave_a_message_waiting_for_hours(tmp_path: Path) -> None:
+    with Store(str(tmp_path)) as store:
+        store.commit([("k1", "slack", "a")], now=NOW)
+        rows = store.next_due("slack", NOW)
+        store.sending(rows, NOW)
+        store.retry(rows, NOW + 3600, "429 rate_limited")  # as if written by a clock an hour ahead
+        store.recover(NOW, max_wait=300)
+        assert [r.key for r in store.next_due("slack", NOW)] == ["k1"]
+
+
+def test_positions_and_the_snapshot_go_in_the_same_transaction(tmp_path: Path) -> None:
+    with Store(str(tmp_path)) as store:
+        store.commit([], [at(10)], b"state-1", now=NOW)
+        with pytest.raises(sqlite3.IntegrityError):
+            store.commit([("k", "slack", None)], [at(20)], b"state-2", now=NOW)  # type: ignore[list-item]
+        assert (offset(store), store.snapshot()) == (10, b"state-1")
+        done = Position("error.log", "0123abcd", "error.log.1", 30, 30, (), "m", finished=True)
+        store.commit([], [done], None, now=NOW)
+        assert store.positions("error.log") == [] and store.known("error.log") == {"0123abcd"}
+        assert store.snapshot() == b"state-1"  # None leaves it
