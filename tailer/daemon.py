@@ -18,19 +18,18 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from types import FrameType
 from typing import TextIO
 
-from tailer import faults, snapshot
+from tailer import faults, snapshot, systemd
 from tailer.alerts import Message
 from tailer.follow import Follower, Settings
 from tailer.notify.build import destination_for, policy_for
 from tailer.notify.deliver import Destination
-from tailer.pipeline import Pipeline
+from tailer.pipeline import Pipeline, failure_key
 from tailer.rules.model import RuleSet
-from tailer.sender import Sender
+from tailer.sender import POLL, Sender
 from tailer.sources import ReadOptions
 from tailer.state import Store
 from tailer.watch import Watcher
@@ -60,6 +59,7 @@ class Daemon:
         self.ruleset = ruleset
         self.store = Store(opts.state_dir)  # first: a second instance stops here
         self.pipeline = Pipeline(ruleset)
+        faults.install(self.pipeline.engine.runners)
         saved = self.store.snapshot()
         if saved is not None:
             try:
@@ -83,7 +83,9 @@ class Daemon:
         self.watcher = Watcher(self.wake)
         self.last_reconcile = time.monotonic()
         self.disk_full: str | None = None
-        self.on_status: Callable[[str], None] = lambda status: None
+        self._failed: list[tuple[str, str, str, str]] = []  # entries rules failed on, to save as dead letters
+        self.pinger: systemd.Pinger | None = None
+        self._status_at = 0.0
 
     # -- lifecycle
 
@@ -92,10 +94,39 @@ class Daemon:
             signal.signal(sig, self._stop)
         try:
             self._start()
+            systemd.notify(f"READY=1\nSTATUS={self._status()}")
+            interval = systemd.watchdog_interval()
+            if interval is not None:
+                self.pinger = systemd.Pinger(interval, self.health)
+                self.pinger.start()
             self._loop()
         finally:
+            systemd.notify("STOPPING=1")
             self._shutdown()
         return 0
+
+    def health(self) -> str | None:
+        """None when every stage is going round; else what is not (the watchdog pings stop)."""
+        now = time.monotonic()
+        stale = max(3 * self.opts.period, 2 * (self.pinger.interval if self.pinger else 0), 5.0)
+        if now - self.last_reconcile > stale:
+            return f"the reader has not gone round for {now - self.last_reconcile:.0f} s"
+        for sender in self.senders:
+            if not sender.is_alive():
+                return f"the sender of {sender.destination.name} has stopped"
+            limit = sender.policy.timeout + POLL + stale
+            if now - sender.beat > limit:
+                return f"the sender of {sender.destination.name} has been stuck for {now - sender.beat:.0f} s"
+        return None
+
+    def _status(self) -> str:
+        """One line for `systemctl status`."""
+        if self.disk_full is not None:
+            return f"state disk full: reading paused ({self.disk_full})"
+        files = len(self.follower.tails)
+        text = f"following {files} file(s), {self.follower.behind()} bytes behind; outbox {self.store.depth()} to send"
+        dead = [s.destination.name for s in self.senders if s.degraded]
+        return text + (f"; degraded: dead letters for {', '.join(dead)}" if dead else "")
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping.set()
@@ -111,12 +142,14 @@ class Daemon:
         if recovered:
             log.warning("%d message(s) were being sent when kong-tailer stopped: sending them again", recovered)
         self.store.prune(time.time() - PRUNE_AFTER)
-        self._commit([], force=True)
+        self._commit([])
         if fresh:
             self.store.set_meta("started", str(time.time()))
         for sender in self.senders:
             sender.start()
         self.watcher.update(self.follower.directories())
+        if faults.active("stop_observer"):
+            self.watcher.observer.stop()
         names = ", ".join(self.follower.sources()) or "(no file yet)"
         log.info("following %s; state in %s", names, self.opts.state_dir)
 
@@ -146,6 +179,7 @@ class Daemon:
                     self.stopping.wait(self._disk_pause())
                 continue
             self.last_reconcile = time.monotonic()
+            faults.point("hang_in_reconcile")
             self.watcher.update(self.follower.directories())
             read = self.follower.reconcile(opts.read_limit)
             for tail, events in read:
@@ -153,6 +187,7 @@ class Daemon:
                     last_event = time.monotonic()
                     self.pipeline.engine.origins[tail.source] = tail.origin or ""
                     pending += self.pipeline.feed(events)
+                    self._note_failures()
             progress += len(read)
             more = bool(read) and self.follower.behind() > 0
             if time.monotonic() - last_event >= opts.idle_tick:
@@ -160,24 +195,44 @@ class Daemon:
             faults.point("after_read")
             now = time.monotonic()
             done = self.follower.done
-            due = pending or done or (progress and (now - last_commit >= opts.commit_every))
+            due = pending or done or self._failed or (progress and (now - last_commit >= opts.commit_every))
             if due and self._commit(pending):
                 pending, progress, last_commit = [], 0, now
                 faults.point("after_commit")
                 for sender in self.senders:
                     sender.wake.set()
+            if now - self._status_at >= 1.0 and systemd.notify(f"STATUS={self._status()}"):
+                self._status_at = now
             if not more:
                 self.wake.wait(opts.period)
                 self.wake.clear()
         if pending or self.disk_full is None:
             self._commit(pending)
 
-    def _commit(self, messages: list[Message], force: bool = False) -> bool:
+    def _note_failures(self) -> None:
+        """Rules that raised on an entry: said once each, and the entry kept as a dead letter."""
+        for rule, event, exc in self.pipeline.engine.take_failures():
+            log.error(
+                "%s:%d: rule %r failed on this entry (%s: %s); it is kept in the outbox as a dead letter, "
+                "and reading goes on",
+                event.file,
+                event.offset,
+                rule,
+                type(exc).__name__,
+                exc,
+            )
+            key = failure_key(rule, event)
+            self._failed.append((key, f"(rule {rule})", event.raw, f"{type(exc).__name__}: {exc}"))
+
+    def _commit(self, messages: list[Message]) -> bool:
         """Save a batch; False (and the batch kept by the caller) when the state disk refuses it."""
         rows = [(m.key, m.notifier, self.destinations[m.notifier].render(m)) for m in messages]
+        failed = self._failed
         try:
-            self.store.commit(rows, self.follower.positions_now(), snapshot.dump(self.pipeline), now=time.time())
+            now = time.time()
+            self.store.commit(rows, self.follower.positions_now(), snapshot.dump(self.pipeline), now=now, failed=failed)
             self.follower.done.clear()
+            failed.clear()
         except sqlite3.OperationalError as exc:  # SQLITE_FULL, an I/O error: nothing was written
             first = self.disk_full is None
             self.disk_full = str(exc)
@@ -190,7 +245,7 @@ class Daemon:
                     exc,
                     len(messages),
                 )
-                self.on_status("state disk full")
+                systemd.notify(f"STATUS={self._status()}")
             return False
         if self.disk_full is not None:
             log.warning("%s: saving works again: reading resumes", self.store.path)

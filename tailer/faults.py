@@ -5,12 +5,18 @@ happens. The points are where a crash is most dangerous:
     after_read               lines read and turned into messages, nothing committed yet
     after_commit             messages and positions committed, the sender not yet woken
     after_post_before_mark   Slack answered, the row not yet marked sent
+    hang_in_reconcile        (hangs forever instead: the systemd watchdog must notice)
+    stop_observer            (stops the file watcher once after start: it must be restarted)
+
+KONG_TAILER_FAULT=raise:<text> makes every rule raise on an event whose raw text holds <text> (`install`).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
+from typing import Any
 
 _POINT = os.environ.get("KONG_TAILER_FAULT", "")
 _AFTER = int(os.environ.get("KONG_TAILER_FAULT_AFTER", "0") or 0)  # pass the point this many times first
@@ -18,9 +24,31 @@ _seen = 0
 
 
 def point(name: str) -> None:
-    """Die here if told to."""
+    """Die here (or hang, for a `hang_` point) if told to."""
     global _seen
     if name == _POINT:
         _seen += 1
         if _seen > _AFTER:
+            if name.startswith("hang_"):
+                threading.Event().wait()
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+def active(name: str) -> bool:
+    return name == _POINT
+
+
+def install(runners: list[Any]) -> None:
+    """With KONG_TAILER_FAULT=raise:<text>, make each rule runner raise on events holding <text>."""
+    if not _POINT.startswith("raise:"):
+        return
+    text = _POINT.removeprefix("raise:")
+    for runner in runners:
+        feed = runner.feed
+
+        def failing(event: Any, t: float, out: list[Any], feed: Any = feed) -> None:
+            if text in event.raw:
+                raise RuntimeError("fault injected for this entry")
+            feed(event, t, out)
+
+        runner.feed = failing

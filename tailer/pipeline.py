@@ -6,6 +6,7 @@ It is pure: time is the events' time; `advance(t)` lets the daemon move time on 
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable
 
@@ -85,3 +86,9 @@ class Pipeline:
             for rule, n in budget.held.items():
                 stats[rule][f"budget:{budget.notifier}"] += n
         return stats
+
+
+def failure_key(rule: str, event: Event) -> str:
+    """The outbox key of an entry a rule failed on: the same entry read again is the same failure."""
+    text = f"{rule}\0{event.file}\0{event.offset}\0{event.raw}"
+    return "failed-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:25]

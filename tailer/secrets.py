@@ -52,6 +52,11 @@ def resolve_secret(
         secret = environ[env]
     else:
         secret = value
+    if secret is None and credential is not None:  # named, so expected: not a silent fallback to the console
+        raise ConfigError(
+            f"{name}: systemd credential {credential!r} not found: $CREDENTIALS_DIRECTORY is not set "
+            f"(give it with LoadCredential={credential}:<file> in the unit)"
+        )
     if secret is not None:
         register(secret)
     return secret

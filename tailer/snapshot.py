@@ -103,6 +103,6 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"unknown reference {pid!r}")
 
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _SAFE or (module in _SAFE_MODULES and "." not in name and name[:1].isupper()):
+        if (module, name) in _SAFE or (module in _SAFE_MODULES and "." not in name and name.lstrip("_")[:1].isupper()):
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"{module}.{name} has no place in a snapshot")

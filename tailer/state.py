@@ -224,9 +224,9 @@ class Outbox:
 
     def revive(self, keys: Iterable[str] = ()) -> int:
         """Dead letters (those whose key starts with one of `keys`, or all) back to `pending`, to be tried
-        again from scratch."""
+        again from scratch. Entries a rule failed on ("(rule NAME)") are not messages: they stay."""
         keys = list(keys)
-        where = "state = 'dead'"
+        where = "state = 'dead' AND notifier NOT LIKE '(%'"
         if keys:
             where += " AND (" + " OR ".join("key LIKE ? || '%'" for _ in keys) + ")"
         cur = self.db.execute(
@@ -296,10 +296,12 @@ class Store(Outbox):
         snapshot: bytes | None = None,
         *,
         now: float,
+        failed: Iterable[tuple[str, str, str, str]] = (),
     ) -> int:
         """Queue (key, notifier, payload) messages, move the generations' positions and replace the rules'
         snapshot, in one transaction; the number of messages that were new (a key already queued is a
-        replay of the same bytes, ignored). On any error nothing is written."""
+        replay of the same bytes, ignored). `failed` (key, "(rule NAME)", log entry, error): entries a rule
+        failed on, kept as dead letters to look at. On any error nothing is written."""
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -311,6 +313,12 @@ class Store(Outbox):
                     (key, notifier, payload, now),
                 )
                 added += cur.rowcount
+            for key, where, raw, error in failed:
+                db.execute(
+                    "INSERT INTO outbox (key, notifier, payload, state, created_at, last_error) "
+                    "VALUES (?, ?, ?, 'dead', ?, ?) ON CONFLICT (key, notifier) DO NOTHING",
+                    (key, where, raw, now, error),
+                )
             for p in positions:
                 db.execute(
                     "INSERT INTO generation (source, origin, path, offset, emitted, open, marker, finished, "

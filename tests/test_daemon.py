@@ -3,13 +3,16 @@ through restarts, crashes at the dangerous points, and stops."""
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.daemon import Daemon, delivered, entry, wait_until
+from tests.daemon import ROOT, Daemon, delivered, entry, wait_until
 from tests.receiver import Receiver
 
 
@@ -57,3 +60,22 @@ def test_a_crash_at_a_dangerous_point_loses_nothing(daemon: Daemon, rx: Receiver
         assert "may have been sent before a crash" in daemon.log_text()
     else:
         assert seen == {"1": 1, "2": 1}
+
+
+def test_an_entry_a_rule_fails_on_is_reported_kept_and_passed_over(daemon: Daemon, rx: Receiver) -> None:
+    daemon.write(entry(1, "ALERT 1 POISON") + entry(2))
+    daemon.start(env={"KONG_TAILER_FAULT": "raise:POISON"})
+    wait_until(lambda: delivered(rx) == {"2": 1}, what="ALERT 2")
+    daemon.wait_for_log("error.log:0: rule 'marked' failed on this entry (RuntimeError: fault injected")
+    listing = subprocess.run(
+        [sys.executable, "-m", "tailer", "outbox", "list", "--state-dir", str(daemon.state)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    ).stdout
+    assert "(rule marked): 0 pending, 0 sending, 0 sent, 1 dead" in listing
+    assert "RuntimeError: fault injected for this entry" in listing
+    daemon.write(entry(3))
+    wait_until(lambda: delivered(rx) == {"2": 1, "3": 1}, what="ALERT 3")
+    assert daemon.stop() == 0

@@ -47,7 +47,12 @@ def test_file_drops_one_trailing_newline_only(tmp_path: Path) -> None:
 def test_credential_and_env_fall_through_when_absent() -> None:
     assert resolve(credential="slack", env="SLACK_URL", value="literal", environ={}) == "literal"
     assert resolve(env="SLACK_URL", value="literal", environ={"SLACK_URL": ""}) == "literal"
-    assert resolve(credential="slack", env="SLACK_URL", environ={}) is None
+    assert resolve(env="SLACK_URL", environ={}) is None  # nothing named is found: the caller decides
+
+
+def test_a_credential_named_and_found_nowhere_is_an_error_not_a_fallback() -> None:
+    with pytest.raises(ConfigError, match="credential 'slack-webhook' not found: .CREDENTIALS_DIRECTORY is not set"):
+        resolve(credential="slack-webhook", env="SLACK_URL", environ={})
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "blank", "directory", "binary"])

@@ -79,7 +79,13 @@ def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: Text
 
     def feed(batch: list[Event]) -> list[Message]:
         pipeline.engine.origins.update((f.path, f.origin) for f in files if f.origin)  # known once read
-        return pipeline.feed(batch)
+        messages = pipeline.feed(batch)
+        for rule, event, exc in pipeline.engine.take_failures():
+            err.write(
+                f"kong-tailer: error: {event.file}:{event.offset}: rule {rule!r} failed on this entry "
+                f"({type(exc).__name__}: {exc}); the rule passed over it\n"
+            )
+        return messages
 
     batch: list[Event] = []
     with _progress(files, err) as advance:

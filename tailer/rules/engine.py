@@ -382,6 +382,9 @@ class Engine:
         self._ticking = [r for r in self.runners if r.ticks]
         self.now: float | None = None  # the latest event time seen
         self._second = -1
+        # A rule that raised on an event (a bug, or a value no one foresaw): (rule, event, error). The event
+        # is lost to that rule only; the driver reports these and keeps them (`take_failures`).
+        self.failures: list[tuple[str, Event, Exception]] = []
 
     def _runners(self, kind: str) -> list[RuleRunner]:
         runners = self._by_kind.get(kind)
@@ -412,8 +415,15 @@ class Engine:
             if runners is None:
                 runners = self._runners(event.kind)
             for runner in runners:
-                runner.feed(event, t, out)
+                try:
+                    runner.feed(event, t, out)
+                except Exception as exc:  # one rule's failure must not stop the others, nor the reading
+                    self.failures.append((runner.rule.name, event, exc))
         return out
+
+    def take_failures(self) -> list[tuple[str, Event, Exception]]:
+        failures, self.failures = self.failures, []
+        return failures
 
     def advance(self, now: float) -> list[Alert]:
         """Event time moved to `now` without an event (the daemon's idle timer)."""

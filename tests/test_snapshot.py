@@ -1,0 +1,77 @@
+"""The rules' state survives a restart: a pipeline stopped after any event and restored from its snapshot
+into a new process's pipeline (new rule objects) decides exactly what one that never stopped decides."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from tailer import snapshot
+from tailer.alerts import Message
+from tailer.events import Event
+from tailer.pipeline import Pipeline
+from tailer.rules.load import load_texts
+from tests.test_engine import MIXED, http, mixed_events, rule, signature
+
+# Every aggregation of the engine tests, plus a Slack budget that folds a storm into digests.
+RULES = MIXED + "\n" + rule('kind = "http"\nwhen = "status >= 500"\n', notify="slack", name="storm")
+
+
+def fresh(text: str = RULES) -> Pipeline:
+    return Pipeline(load_texts([("t.toml", text)]))
+
+
+def run(events: list[Event], stop_after: int | None = None) -> list[Message]:
+    p = fresh()
+    out: list[Message] = []
+    for i, event in enumerate(events):
+        out += p.feed([event])
+        if i == stop_after:  # a restart: everything but the snapshot is lost
+            data = snapshot.dump(p)
+            p = fresh()
+            snapshot.load(p, data)
+    return out + p.finish()
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_a_restart_after_any_event_changes_no_decision(seed: int) -> None:
+    events = mixed_events(seed)
+    whole = run(events)
+    rules = {a.rule.name for m in whole for a in m.alerts}
+    assert {"th", "ratio", "flat", "kong", "new", "grouped", "storm"} <= rules
+    assert any(len(m.alerts) > 1 for m in whole if m.notifier == "slack")  # a budget digest is in there
+    for stop in range(0, len(events), 7):
+        assert signature(run(events, stop)) == signature(whole), f"restart after event {stop}"
+
+
+def test_state_of_a_removed_rule_is_dropped() -> None:
+    p = fresh()
+    for n in range(5):  # a storm: slack's budget holds a backlog of storm alerts
+        p.feed([http(n * 0.1, n, 503)])
+    data = snapshot.dump(p)
+    without = fresh(MIXED + "\n" + rule('kind = "http"\nwhen = "status == 1"\n', notify="slack", name="other"))
+    snapshot.load(without, data)
+    assert [m for m in without.finish() if m.notifier == "slack"] == []
+    kept = fresh()
+    snapshot.load(kept, data)
+    assert any(a.rule.name == "storm" for m in kept.finish() for a in m.alerts)
+
+
+class _Boom:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return (os.system, ("echo pwned",))
+
+
+def test_a_snapshot_is_never_a_way_to_run_code() -> None:
+    evil = pickle.dumps({"version": snapshot.VERSION, "engine": _Boom()})
+    with pytest.raises(snapshot.SnapshotError, match="has no place in a snapshot"):
+        snapshot.load(fresh(), evil)
+
+
+@pytest.mark.parametrize("data", [b"", b"garbage", pickle.dumps({"version": 999}), pickle.dumps([1, 2])])
+def test_a_damaged_or_foreign_snapshot_is_an_error(data: bytes) -> None:
+    with pytest.raises(snapshot.SnapshotError):
+        snapshot.load(fresh(), data)
