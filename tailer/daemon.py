@@ -31,7 +31,7 @@ from tailer.pipeline import Pipeline, failure_key
 from tailer.rules.model import RuleSet
 from tailer.sender import POLL, Sender
 from tailer.sources import ReadOptions
-from tailer.state import Store
+from tailer.state import StateError, Store
 from tailer.watch import Watcher
 
 log = logging.getLogger("tailer.daemon")
@@ -144,7 +144,10 @@ class Daemon:
         self.store.prune(time.time() - PRUNE_AFTER)
         self._commit([])
         if fresh:
-            self.store.set_meta("started", str(time.time()))
+            try:
+                self.store.set_meta("started", str(time.time()))
+            except sqlite3.Error as exc:  # without it the next start would skip to the files' ends again
+                raise StateError(f"{self.store.path}: cannot write the state database: {exc}") from exc
         for sender in self.senders:
             sender.start()
         self.watcher.update(self.follower.directories())
@@ -172,13 +175,13 @@ class Daemon:
         last_commit = time.monotonic()
         last_event = time.monotonic()
         while not self.stopping.is_set():
+            self.last_reconcile = time.monotonic()  # the loop goes round (health), reading or not
             if self.disk_full is not None:  # nothing more is read until the batch in hand is saved
                 if self._commit(pending):
                     pending, progress, last_commit = [], 0, time.monotonic()
                 else:
                     self.stopping.wait(self._disk_pause())
                 continue
-            self.last_reconcile = time.monotonic()
             faults.point("hang_in_reconcile")
             self.watcher.update(self.follower.directories())
             read = self.follower.reconcile(opts.read_limit)

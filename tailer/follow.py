@@ -279,9 +279,6 @@ class Follower:
             start = size - len(back) + back.rfind(b"\n") + 1 if b"\n" in back else size - len(back)
             tail.pos, tail.lines = start, LineBuffer(start, self.opts.max_line)
             log.info('%s: first start: following from byte %d (start_at = "end")', source, start)
-        elif tail.origin is not None and tail.origin in {p.origin for p in self.positions(source)}:
-            tail.close()  # already resumed under another name
-            return
         self.tails.append(tail)
 
     # -- while running
