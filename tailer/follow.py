@@ -34,8 +34,8 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from tailer.events import Event
 from tailer.lines import ORIGIN_BYTES, LineBuffer, origin
@@ -48,6 +48,22 @@ log = logging.getLogger("tailer.follow")
 READ_SIZE = 256 * 1024
 MARK_BYTES = 32
 COMPRESSED = (".gz", ".xz", ".bz2", ".zst", ".lz4", ".z", ".zip")
+
+
+class History(Protocol):
+    """What was saved of the sources (the state database)."""
+
+    def positions(self, source: str) -> list[Position]:
+        """The unfinished generations of `source`, oldest first."""
+        ...
+
+    def known(self, source: str) -> set[str]:
+        """The origins of every generation of `source` ever read."""
+        ...
+
+    def last_seen(self, source: str) -> float | None:
+        """Wall-clock time of the last save that covered `source`; None if it never was."""
+        ...
 
 
 @dataclass
@@ -77,6 +93,7 @@ class Tail:
     grew_at: float = field(default_factory=time.monotonic)
     flushed: bool = True  # nothing open since the last quiet flush
     finished: bool = False
+    mark: tuple[int, str] = (0, "")  # (emitted, marker) as last saved
 
     @property
     def emitted(self) -> int:
@@ -114,16 +131,21 @@ class Tail:
         self.flushed = True
         return out
 
-    def position(self) -> Position | None:
-        """Where to resume; None while the file has no first line yet (nothing to lose: it starts at 0)."""
-        if self.origin is None:
-            return None
+    def position(self) -> Position:
+        """Where to resume. A file without a first line yet has the origin "": nothing in it to resume, but
+        its source was seen then (files rotated while we were stopped are those written since)."""
         emitted = self.emitted
         starts = tuple(sorted(self.parser.pending())) if self.parser is not None else ()
         marker = _marker(self.fd, emitted)
+        self.mark = (emitted, marker)
         return Position(
-            self.source, self.origin, self.path, min((*starts, emitted)), emitted, starts, marker, self.finished
+            self.source, self.origin or "", self.path, min((*starts, emitted)), emitted, starts, marker, self.finished
         )
+
+    def rewritten(self) -> bool:
+        """The bytes before the last saved position are no longer those that were read there."""
+        emitted, marker = self.mark
+        return emitted > 0 and _marker(self.fd, emitted) != marker
 
     def close(self) -> None:
         os.close(self.fd)
@@ -148,20 +170,17 @@ class Follower:
     """Every followed source and the generations being read. Owned by one thread."""
 
     def __init__(
-        self,
-        patterns: list[str],
-        opts: ReadOptions,
-        positions: Callable[[str], list[Position]],
-        settings: Settings | None = None,
+        self, patterns: list[str], opts: ReadOptions, history: History, settings: Settings | None = None
     ) -> None:
         self.patterns = patterns
         self.opts = opts
-        self.positions = positions  # the stored, unfinished positions of a source
+        self.history = history
         self.settings = settings or Settings()
         self.tails: list[Tail] = []
         self.done: list[Position] = []  # generations finished and not yet saved as such
         self.known_sources: set[str] = set()
         self._reported: dict[str, float] = {}
+        self._looked: dict[str, float] = {}  # source → wall-clock time of its last look
 
     # -- which files
 
@@ -192,7 +211,7 @@ class Follower:
     def attach(self, source: str, fresh: bool) -> None:
         """Start following `source`: resume its stored generations, read those written since, open the
         current one. `fresh`: the daemon's very first start (begin at the end, if so configured)."""
-        stored = self.positions(source)
+        stored = self.history.positions(source)
         files = _candidates(source)
         by_origin: dict[str, str] = {}
         for path in files:
@@ -204,33 +223,51 @@ class Follower:
             if o is not None:
                 by_origin.setdefault(o, path)
         self.known_sources.add(source)
-        resumed: set[str] = set()
-        newest = 0.0
         for p in stored:
-            found = by_origin.get(p.origin)
+            found = by_origin.get(p.origin) if p.origin else None
             tail = self._resume(p, found) if found is not None else None
             if tail is None:
+                if p.origin and found is None:
+                    log.warning(
+                        "%s: %s, read up to byte %d, is gone (or compressed): whatever was written to it after "
+                        "that was not read",
+                        p.source,
+                        p.path,
+                        p.emitted,
+                    )
                 self.done.append(replace(p, finished=True))
                 continue
-            resumed.add(p.origin)
-            newest = max(newest, os.stat(tail.fd).st_mtime)
             if found != source:
                 tail.rotated_at = time.monotonic()
             self.tails.append(tail)
-        if stored:  # rotated while we were stopped: the siblings written since are read whole, oldest first
-            since = [
-                (os.stat(path).st_mtime, path)
-                for path in files[1:]
-                if _origin_of(path) not in resumed and os.stat(path).st_mtime >= newest
-            ]
-            for _, path in sorted(since):
-                tail = self._open(source, path, 0)
-                if tail is not None:
-                    tail.rotated_at = time.monotonic()
-                    log.info("%s: reading %s, rotated while kong-tailer was stopped", source, path)
-                    self.tails.append(tail)
+        seen = self.history.last_seen(source)
+        if seen is not None:  # rotated while we were stopped: the files written since are read whole
+            self._read_since(source, seen, self.history.known(source), "while kong-tailer was stopped")
         if self.active(source) is None and os.path.exists(source):
             self._open_active(source, at_end=fresh and self.settings.start_at_end)
+
+    def _read_since(self, source: str, since: float, known: set[str], when: str) -> None:
+        """Read from their start, oldest first, the rotated files of `source` written since `since` (wall
+        clock) that are not generations already read or being read."""
+        held = {t.ino for t in self.tails}
+        found: list[tuple[float, str]] = []
+        for path in _candidates(source)[1:]:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in held or st.st_mtime < since:
+                continue
+            o = _origin_of(path)
+            busy = {t.origin for t in self.tails} | {p.origin for p in self.done}
+            if o is not None and o not in known and o not in busy:
+                found.append((st.st_mtime, path))
+        for _, path in sorted(found):
+            tail = self._open(source, path, 0)
+            if tail is not None:
+                tail.rotated_at = time.monotonic()
+                log.info("%s: reading %s, rotated %s", source, path, when)
+                self.tails.append(tail)
 
     def _resume(self, p: Position, path: str) -> Tail | None:
         tail = self._open(p.source, path, p.offset)
@@ -286,9 +323,13 @@ class Follower:
     def reconcile(self, limit: int) -> list[tuple[Tail, list[Event]]]:
         """Notice what changed on disk and read up to `limit` bytes per generation: events per tail."""
         now = time.monotonic()
-        for source in self.sources():
+        current = self.sources()
+        for source in current:
             if source not in self.known_sources:
                 self.attach(source, fresh=False)  # a file matched while running: read from its start
+        # and the sources a glob no longer matches (deleted or renamed) while their file is still open
+        held = {t.source for t in self.tails if t.rotated_at is None and not t.finished}
+        for source in dict.fromkeys([*current, *held]):
             if source in self.known_sources:
                 self._check_active(source, now)
         out: list[tuple[Tail, list[Event]]] = []
@@ -309,6 +350,7 @@ class Follower:
         return out
 
     def _check_active(self, source: str, now: float) -> None:
+        looked, self._looked[source] = self._looked.get(source), time.time()
         tail = self.active(source)
         try:
             st = os.stat(source)
@@ -316,6 +358,7 @@ class Follower:
             if tail is not None:
                 log.info("%s is gone: reading what is left of it", source)
                 tail.rotated_at = now
+                self._rotated_meanwhile(source, looked)
             return
         except OSError as exc:
             self._report(source, f"cannot stat {source}: {exc.strerror}")
@@ -326,10 +369,20 @@ class Follower:
         if (st.st_dev, st.st_ino) != tail.ino:
             log.info("%s was rotated: reading the rest of the old file, and the new one from its start", source)
             tail.rotated_at = now
+            self._rotated_meanwhile(source, looked)
             self._open_active(source, at_end=False)
             return
-        if st.st_size < tail.pos or (tail.origin is not None and _origin_of(source) != tail.origin):
+        if (
+            st.st_size < tail.pos
+            or (tail.origin is not None and _origin_of(source) != tail.origin)
+            or (st.st_size >= tail.mark[0] and tail.rewritten())
+        ):
             self._truncated(tail)
+
+    def _rotated_meanwhile(self, source: str, looked: float | None) -> None:
+        """Rotated more than once since the last look: the files made and rotated in between are read too."""
+        if looked is not None:
+            self._read_since(source, looked - 1.0, self.history.known(source), "since the last look")
 
     def _truncated(self, tail: Tail) -> None:
         """copytruncate: finish the old generation from its copy, then read the file again from 0."""
@@ -366,20 +419,13 @@ class Follower:
 
     def _finish(self, tail: Tail) -> None:
         tail.finished = True
-        position = tail.position()
-        if position is not None:
-            self.done.append(position)
+        self.done.append(tail.position())
         tail.close()
         self.tails.remove(tail)
 
     def positions_now(self) -> list[Position]:
         """Where every generation stands, and those finished (`done`: cleared by the caller once saved)."""
-        out = list(self.done)
-        for tail in self.tails:
-            p = tail.position()
-            if p is not None:
-                out.append(p)
-        return out
+        return [*self.done, *(tail.position() for tail in self.tails)]
 
     def behind(self) -> int:
         """Bytes written but not yet read, over every generation."""
@@ -421,17 +467,22 @@ def _candidates(source: str) -> list[str]:
 
 
 def _origin_of(path: str, strict: bool = False) -> str | None:
-    """The origin of the file at `path`; None if it has no first line yet, or is gone (or, unless `strict`,
-    cannot be read)."""
+    """The origin of the file at `path`; None if it has no first line yet, is gone, is no regular file (a
+    FIFO is never opened for reading: that would wait for a writer), or, unless `strict`, cannot be read."""
     try:
-        with open(path, "rb", buffering=0) as f:
-            return origin(f.read(ORIGIN_BYTES))
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
     except OSError:
         if strict:
             raise
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return origin(os.pread(fd, ORIGIN_BYTES, 0))
+    finally:
+        os.close(fd)
 
 
 def _marker(fd: int, end: int) -> str:

@@ -364,6 +364,10 @@ class Store(Outbox):
         rows = self.db.execute("SELECT origin FROM generation WHERE source = ?", (source,))
         return {r[0] for r in rows}
 
+    def last_seen(self, source: str) -> float | None:
+        row = self.db.execute("SELECT max(updated_at) FROM generation WHERE source = ?", (source,)).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
     def snapshot(self) -> bytes | None:
         row = self.db.execute("SELECT data FROM snapshot WHERE id = 1").fetchone()
         return None if row is None else bytes(row[0])
