@@ -47,6 +47,7 @@ log = logging.getLogger("tailer.follow")
 
 READ_SIZE = 256 * 1024
 MARK_BYTES = 32
+MTIME_SLACK = 1.0  # seconds
 COMPRESSED = (".gz", ".xz", ".bz2", ".zst", ".lz4", ".z", ".zip")
 
 
@@ -248,7 +249,8 @@ class Follower:
 
     def _read_since(self, source: str, since: float, known: set[str], when: str) -> None:
         """Read from their start, oldest first, the rotated files of `source` written since `since` (wall
-        clock) that are not generations already read or being read."""
+        clock) that are not generations already read or being read. A second of slack: file times come
+        from the kernel's coarse clock, a few milliseconds behind `time.time()`."""
         held = {t.ino for t in self.tails}
         found: list[tuple[float, str]] = []
         for path in _candidates(source)[1:]:
@@ -256,7 +258,7 @@ class Follower:
                 st = os.stat(path)
             except OSError:
                 continue
-            if (st.st_dev, st.st_ino) in held or st.st_mtime < since:
+            if (st.st_dev, st.st_ino) in held or st.st_mtime < since - MTIME_SLACK:
                 continue
             o = _origin_of(path)
             busy = {t.origin for t in self.tails} | {p.origin for p in self.done}
@@ -382,7 +384,7 @@ class Follower:
     def _rotated_meanwhile(self, source: str, looked: float | None) -> None:
         """Rotated more than once since the last look: the files made and rotated in between are read too."""
         if looked is not None:
-            self._read_since(source, looked - 1.0, self.history.known(source), "since the last look")
+            self._read_since(source, looked, self.history.known(source), "since the last look")
 
     def _truncated(self, tail: Tail) -> None:
         """copytruncate: finish the old generation from its copy, then read the file again from 0."""
