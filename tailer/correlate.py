@@ -11,8 +11,8 @@ from dataclasses import replace
 
 from tailer.events import Error, Event, Http
 
-KEEP = 50_000  # error entries remembered while waiting for their request's access line
-KEEP_FOR = 600.0  # seconds of log time an error entry waits for it (longer than any proxy timeout)
+KEEP = 10_000  # error entries remembered while waiting for their request's access line
+KEEP_FOR = 300.0  # seconds of log time an error entry waits for it (Kong's default timeouts add up to 180 s)
 
 
 class Correlator:
@@ -21,6 +21,9 @@ class Correlator:
     def __init__(self, keep: int = KEEP) -> None:
         self.keep = keep
         self._errors: dict[str, Error] = {}
+        # False when no access log is read (the daemon following error logs only): then no error entry is
+        # kept for a request line that will never come.
+        self.joining = True
 
     def join(self, events: list[Event]) -> list[Event]:
         """`events` with each 4xx/5xx request joined to the error entry of the same request id."""
@@ -28,7 +31,7 @@ class Correlator:
         out = events
         for i, event in enumerate(events):
             if isinstance(event, Error):
-                if event.request_id:
+                if event.request_id and self.joining:
                     errors[event.request_id] = event
                     if len(errors) > self.keep:
                         del errors[next(iter(errors))]

@@ -37,6 +37,8 @@ from tailer.watch import Watcher
 log = logging.getLogger("tailer.daemon")
 
 PRUNE_AFTER = 7 * 86400.0  # seconds a sent message's key is kept
+BUSY_AFTER = 3  # rounds in a row that read lines, before polling instead of waking on each write
+IDLE_AFTER = 50  # rounds in a row that read nothing, before waking on each write again
 
 
 @dataclass
@@ -45,7 +47,8 @@ class RunOptions:
     state_dir: str
     read: ReadOptions
     follow: Settings = field(default_factory=Settings)
-    period: float = 1.0  # seconds between reconciles when no file event comes
+    period: float = 1.0  # seconds between looks at the paths (and reconciles when no file event comes)
+    busy_poll: float = 0.025  # seconds between reconciles while lines keep coming
     commit_every: float = 1.0
     commit_bytes: int = 1 << 20
     read_limit: int = 1 << 20  # bytes read per generation per round
@@ -85,6 +88,7 @@ class Daemon:
         self.disk_full: str | None = None
         self._failed: list[tuple[str, str, str, str]] = []  # entries rules failed on, to save as dead letters
         self.pinger: systemd.Pinger | None = None
+        self.systemd = bool(opts.environ.get("NOTIFY_SOCKET"))
         self._status_at = 0.0
 
     # -- lifecycle
@@ -172,8 +176,9 @@ class Daemon:
         opts = self.opts
         pending: list[Message] = []
         progress = 0
-        last_commit = time.monotonic()
-        last_event = time.monotonic()
+        last_commit = last_event = last_look = time.monotonic()
+        flowing = idle = 0  # rounds in a row that read something, that read nothing
+        eager = True
         while not self.stopping.is_set():
             self.last_reconcile = time.monotonic()  # the loop goes round (health), reading or not
             if self.disk_full is not None:  # nothing more is read until the batch in hand is saved
@@ -183,8 +188,14 @@ class Daemon:
                     self.stopping.wait(self._disk_pause())
                 continue
             faults.point("hang_in_reconcile")
-            self.watcher.update(self.follower.directories())
-            read = self.follower.reconcile(opts.read_limit)
+            # The paths are looked at when a file was created, moved or deleted, and every `period`.
+            look = self.watcher.structural.is_set() or time.monotonic() - last_look >= opts.period
+            if look:
+                self.watcher.structural.clear()
+                last_look = time.monotonic()
+                self.watcher.update(self.follower.directories(), eager)
+            read = self.follower.reconcile(opts.read_limit, look)
+            self.pipeline.correlator.joining = self.follower.reads_requests()
             for tail, events in read:
                 if events:
                     last_event = time.monotonic()
@@ -204,11 +215,22 @@ class Daemon:
                 faults.point("after_commit")
                 for sender in self.senders:
                     sender.wake.set()
-            if now - self._status_at >= 1.0 and systemd.notify(f"STATUS={self._status()}"):
+            if self.systemd and now - self._status_at >= 1.0:
                 self._status_at = now
-            if not more:
-                self.wake.wait(opts.period)
-                self.wake.clear()
+                systemd.notify(f"STATUS={self._status()}")
+            flowing, idle = (flowing + 1, 0) if read else (0, idle + 1)
+            if more:
+                continue
+            # While lines keep coming, poll every `busy_poll` s instead of being woken by each write.
+            if eager and flowing >= BUSY_AFTER:
+                eager = False
+                self.watcher.update(self.follower.directories(), eager)
+            elif not eager and idle >= IDLE_AFTER:
+                eager = True
+                self.watcher.update(self.follower.directories(), eager)
+                continue  # what was written while switching woke no one: one more round first
+            self.wake.wait(opts.period if eager else opts.busy_poll)
+            self.wake.clear()
         if pending or self.disk_full is None:
             self._commit(pending)
 

@@ -31,6 +31,9 @@ class _Missing:
     def __bool__(self) -> bool:
         return False
 
+    def __reduce__(self) -> str:
+        return "MISSING"  # pickled as the name of the one instance (tailer.snapshot)
+
 
 MISSING: Any = _Missing()
 

@@ -87,6 +87,7 @@ class Tail:
     lines: LineBuffer
     opts: ReadOptions
     origin: str | None = None
+    fmt: str | None = None  # once detected
     parser: LineParser | None = None
     skip_before: int = 0  # events starting before this went out before a restart...
     skip_open: frozenset[int] = frozenset()  # ...but for the records open then
@@ -154,8 +155,8 @@ class Tail:
     def _parser(self, sample: bytes) -> LineParser:
         if self.parser is None:
             opts = self.opts
-            fmt = opts.fmt if opts.fmt != "auto" else detect_format(sample, opts.log_formats)
-            self.parser = make_parser(fmt, replace(opts.ctx, file=self.source), opts.log_formats)
+            self.fmt = opts.fmt if opts.fmt != "auto" else detect_format(sample, opts.log_formats)
+            self.parser = make_parser(self.fmt, replace(opts.ctx, file=self.source), opts.log_formats)
         return self.parser
 
     def _parse(self, offset: int, events: list[Event], out: list[Event]) -> None:
@@ -322,18 +323,23 @@ class Follower:
 
     # -- while running
 
-    def reconcile(self, limit: int) -> list[tuple[Tail, list[Event]]]:
-        """Notice what changed on disk and read up to `limit` bytes per generation: events per tail."""
+    def reconcile(self, limit: int, look: bool = True) -> list[tuple[Tail, list[Event]]]:
+        """Notice what changed and read up to `limit` bytes per generation: events per tail. Without `look`
+        the paths are not looked at (no glob, no stat: renames, new and deleted files wait for the next
+        look); a file truncated or rewritten under its name is noticed either way."""
         now = time.monotonic()
-        current = self.sources()
-        for source in current:
-            if source not in self.known_sources:
-                self.attach(source, fresh=False)  # a file matched while running: read from its start
-        # and the sources a glob no longer matches (deleted or renamed) while their file is still open
-        held = {t.source for t in self.tails if t.rotated_at is None and not t.finished}
-        for source in dict.fromkeys([*current, *held]):
-            if source in self.known_sources:
-                self._check_active(source, now)
+        if look:
+            current = self.sources()
+            for source in current:
+                if source not in self.known_sources:
+                    self.attach(source, fresh=False)  # a file matched while running: read from its start
+            # and the sources a glob no longer matches (deleted or renamed) while their file is still open
+            held = {t.source for t in self.tails if t.rotated_at is None and not t.finished}
+            for source in dict.fromkeys([*current, *held]):
+                if source in self.known_sources:
+                    self._check_path(source, now)
+        for tail in [t for t in self.tails if t.rotated_at is None]:
+            self._check_content(tail)
         out: list[tuple[Tail, list[Event]]] = []
         for tail in list(self.tails):
             try:
@@ -351,7 +357,8 @@ class Follower:
                 out.append((tail, events))
         return out
 
-    def _check_active(self, source: str, now: float) -> None:
+    def _check_path(self, source: str, now: float) -> None:
+        """What the path names now: still our file, another one (rotated), or nothing (deleted)."""
         looked, self._looked[source] = self._looked.get(source), time.time()
         tail = self.active(source)
         try:
@@ -373,11 +380,20 @@ class Follower:
             tail.rotated_at = now
             self._rotated_meanwhile(source, looked)
             self._open_active(source, at_end=False)
+
+    def _check_content(self, tail: Tail) -> None:
+        """copytruncate, or a rewrite in place: the file is shorter than what was read, starts with another
+        line, or differs before the last saved position. Through the open fd: the path is not opened (that
+        would be a file event of our own)."""
+        try:
+            size = os.fstat(tail.fd).st_size
+            head = os.pread(tail.fd, ORIGIN_BYTES, 0) if tail.origin is not None else b""
+        except OSError:
             return
         if (
-            st.st_size < tail.pos
-            or (tail.origin is not None and _origin_of(source) != tail.origin)
-            or (st.st_size >= tail.mark[0] and tail.rewritten())
+            size < tail.pos
+            or (tail.origin is not None and origin(head) != tail.origin)
+            or (size >= tail.mark[0] and tail.rewritten())
         ):
             self._truncated(tail)
 
@@ -428,6 +444,10 @@ class Follower:
     def positions_now(self) -> list[Position]:
         """Where every generation stands, and those finished (`done`: cleared by the caller once saved)."""
         return [*self.done, *(tail.position() for tail in self.tails)]
+
+    def reads_requests(self) -> bool:
+        """Some file being read is an access log (or holds request lines)."""
+        return any(t.fmt not in (None, "error") for t in self.tails)
 
     def behind(self) -> int:
         """Bytes written but not yet read, over every generation."""

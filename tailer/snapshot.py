@@ -1,19 +1,20 @@
 """The rules' state as bytes, so that a restarted daemon goes on where it stopped: windows, snooze digests,
 open groups, budgets' backlogs and the error entries waiting for their request.
 
-Each stateful class names its state attributes in `STATE`. A snapshot holds no rule: a `Rule` is written as
-its name and read back as the rule of that name in the rule set being restored (so compiled conditions are
-never stored, and state of a rule that was removed is dropped). Reading accepts only the classes a snapshot
-can hold: the database is ours, but a snapshot is never a way to run code.
+Each stateful class names its state attributes in `STATE`. A snapshot holds no rule: a `Rule` pickles as
+its name (`Rule.__reduce__`) and is read back as the rule of that name in the rule set being restored (so
+compiled conditions are never stored, and alerts of a rule that was removed are dropped); `MISSING` stays the
+one instance. Pickling runs at C speed, with no callback per object. Reading accepts only the classes a
+snapshot can hold: the database is ours, but a snapshot is never a way to run code.
 """
 
 from __future__ import annotations
 
+import contextvars
 import io
 import pickle
 from typing import Any
 
-from tailer.fields import MISSING
 from tailer.pipeline import Pipeline
 from tailer.rules.model import Rule
 
@@ -29,7 +30,10 @@ _SAFE = {("builtins", n) for n in ("set", "frozenset", "dict", "list", "tuple", 
     ("datetime", "timezone"),
     ("zoneinfo", "ZoneInfo"),
     ("zoneinfo", "ZoneInfo._unpickle"),
+    ("tailer.fields", "MISSING"),
+    ("tailer.snapshot", "rule_named"),
 }
+_RULES: contextvars.ContextVar[dict[str, Rule]] = contextvars.ContextVar("rules")
 
 
 class SnapshotError(Exception):
@@ -55,18 +59,18 @@ def dump(pipeline: Pipeline) -> bytes:
         "correlator": _state(pipeline.correlator),
         "budgets": {name: _state(b) for name, b in pipeline.budgets.items()},
     }
-    buf = io.BytesIO()
-    _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(state)
-    return buf.getvalue()
+    return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def load(pipeline: Pipeline, data: bytes) -> None:
     """Put the state in `data` into `pipeline` (whose rules may differ from those that wrote it)."""
-    rules = {r.name: r for r in pipeline.ruleset.rules}
+    token = _RULES.set({r.name: r for r in pipeline.ruleset.rules})
     try:
-        state = _Unpickler(io.BytesIO(data), rules).load()
+        state = _Unpickler(io.BytesIO(data)).load()
     except Exception as exc:  # anything a damaged pickle can raise
         raise SnapshotError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        _RULES.reset(token)
     if not isinstance(state, dict) or state.get("version") != VERSION:
         raise SnapshotError("written by another version of kong-tailer")
     _restore(pipeline.engine, state["engine"])
@@ -81,27 +85,12 @@ def load(pipeline: Pipeline, data: bytes) -> None:
             _restore(budget, saved)
 
 
-class _Pickler(pickle.Pickler):
-    def persistent_id(self, obj: Any) -> Any:
-        if isinstance(obj, Rule):
-            return ("rule", obj.name)
-        if obj is MISSING:
-            return ("missing",)
-        return None
+def rule_named(name: str) -> Rule | None:
+    """The rule of that name among those being restored; None if it is gone (its alerts are dropped)."""
+    return _RULES.get().get(name)
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file: io.BytesIO, rules: dict[str, Rule]) -> None:
-        super().__init__(file)
-        self.rules = rules
-
-    def persistent_load(self, pid: Any) -> Any:
-        if pid == ("missing",):
-            return MISSING
-        if isinstance(pid, tuple) and len(pid) == 2 and pid[0] == "rule":
-            return self.rules.get(pid[1])  # None: the rule is gone, its alerts are dropped
-        raise pickle.UnpicklingError(f"unknown reference {pid!r}")
-
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _SAFE or (module in _SAFE_MODULES and "." not in name and name.lstrip("_")[:1].isupper()):
             return super().find_class(module, name)

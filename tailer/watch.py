@@ -2,9 +2,15 @@
 see tailing-and-delivery §3) and every event only wakes the reader, which then looks for itself.
 
 The handler never raises and does no I/O (an exception in it would silently stop watchdog's dispatch).
-`update()` is called on every reconcile: it watches new directories and re-watches one that was removed and
-made again (watchdog's emitter exits when its directory goes). When watching fails (inotify limits, no read
-permission on the directory) the periodic reconcile still reads everything, only later.
+`update()` is called on every look at the paths: it watches new directories and re-watches one that was
+removed and made again (watchdog's emitter exits when its directory goes). When watching fails (inotify
+limits, no read permission on the directory) the periodic reconcile still reads everything, only later.
+
+Two modes. *Eager*: every write wakes the reader (the kernel's IN_MODIFY). *Structural*: only files
+created, deleted and moved do; the reader polls on its own while the logs are busy, because at 10,000
+writes a second an event per write would cost watchdog's threads more than the reading itself. Events are
+asked of the kernel by type (watchdog's `event_filter`), so what is not wanted is never even made.
+`structural` is set when a file was created, deleted or moved: the paths must be looked at.
 """
 
 from __future__ import annotations
@@ -15,18 +21,34 @@ import os
 import threading
 from typing import Any
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 log = logging.getLogger("tailer.watch")
 
+STRUCTURAL = [FileCreatedEvent, FileDeletedEvent, FileMovedEvent, DirCreatedEvent, DirDeletedEvent, DirMovedEvent]
+EAGER = [*STRUCTURAL, FileModifiedEvent]
+
 
 class _Poke(FileSystemEventHandler):
-    def __init__(self, wake: threading.Event) -> None:
+    def __init__(self, wake: threading.Event, structural: threading.Event) -> None:
         self.wake = wake
+        self.structural = structural
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         with contextlib.suppress(BaseException):  # nothing may escape into watchdog's dispatch thread
+            if event.event_type != "modified":
+                self.structural.set()
             self.wake.set()
 
 
@@ -44,18 +66,26 @@ class _Overflow(logging.Handler):
 class Watcher:
     def __init__(self, wake: threading.Event) -> None:
         self.wake = wake
-        self.handler = _Poke(wake)
+        self.structural = threading.Event()
+        self.handler = _Poke(wake, self.structural)
+        self.eager = True
         self.observer: Any = None
         self.watches: dict[str, tuple[Any, tuple[int, int]]] = {}  # directory → (watch, (dev, ino))
         self._failed: set[str] = set()
         logging.getLogger("watchdog.observers.inotify_c").addHandler(_Overflow(wake))
 
-    def update(self, directories: set[str]) -> None:
-        """Watch exactly `directories` (those that exist), re-watching any that was made again."""
+    def update(self, directories: set[str], eager: bool = True) -> None:
+        """Watch exactly `directories` (those that exist) in the given mode, re-watching any that was made
+        again."""
         if self.observer is None or not self.observer.is_alive():
             if self.observer is not None:
                 log.warning("the file watcher stopped; starting it again")
             self._restart()
+        if eager != self.eager:
+            for watch, _ in self.watches.values():
+                self._unschedule(watch)
+            self.watches.clear()
+            self.eager = eager
         for directory in sorted(directories):
             try:
                 st = os.stat(directory)
@@ -78,7 +108,8 @@ class Watcher:
                     self._failed.add(directory)
                 continue
             try:
-                watch = self.observer.schedule(self.handler, directory, recursive=False)
+                wanted = EAGER if self.eager else STRUCTURAL
+                watch = self.observer.schedule(self.handler, directory, recursive=False, event_filter=wanted)
             except OSError as exc:
                 if directory not in self._failed:
                     log.warning("cannot watch %s (%s): files there are read on the periodic check only", directory, exc)
