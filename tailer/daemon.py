@@ -82,7 +82,7 @@ class Daemon:
             foldable = config.type == "slack" and type(destination).__name__ == "SlackDestination"
             self.senders.append(Sender(destination, policy_for(config), self.store.connect(), foldable=foldable))
         self.wake = threading.Event()
-        self.stopping = threading.Event()
+        self.stop_requested = False  # set by SIGTERM / SIGINT
         self.watcher = Watcher(self.wake)
         self.last_reconcile = time.monotonic()
         self.disk_full: str | None = None
@@ -133,8 +133,10 @@ class Daemon:
         return text + (f"; degraded: dead letters for {', '.join(dead)}" if dead else "")
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
-        self.stopping.set()
-        self.wake.set()
+        # A signal handler runs in the main thread between two bytecodes, possibly while that thread holds
+        # `wake`'s lock inside wait(): setting an Event here could deadlock. A plain flag takes no lock; the
+        # loop sees it within `period` s.
+        self.stop_requested = True
 
     def _start(self) -> None:
         fresh = self.store.meta("started") is None
@@ -179,13 +181,16 @@ class Daemon:
         last_commit = last_event = last_look = time.monotonic()
         flowing = idle = 0  # rounds in a row that read something, that read nothing
         eager = True
-        while not self.stopping.is_set():
+        retry_at = 0.0
+        while not self.stop_requested:
             self.last_reconcile = time.monotonic()  # the loop goes round (health), reading or not
             if self.disk_full is not None:  # nothing more is read until the batch in hand is saved
-                if self._commit(pending):
+                if time.monotonic() < retry_at:
+                    self.wake.wait(min(opts.period, retry_at - time.monotonic()))
+                elif self._commit(pending):
                     pending, progress, last_commit = [], 0, time.monotonic()
                 else:
-                    self.stopping.wait(self._disk_pause())
+                    retry_at = time.monotonic() + self._disk_pause()
                 continue
             faults.point("hang_in_reconcile")
             # The paths are looked at when a file was created, moved or deleted, and every `period`.

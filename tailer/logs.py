@@ -51,3 +51,7 @@ def setup_logging(level: int = logging.INFO) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
+    watchdog = logging.getLogger("watchdog")  # its warnings (a lost inotify event queue) in our format
+    watchdog.addHandler(handler)
+    watchdog.setLevel(logging.WARNING)
+    watchdog.propagate = False

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from tailer import faults
 from tailer.budget import TokenBucket
 from tailer.notify import Outcome
-from tailer.notify.deliver import DeliveryPolicy, Destination, decide
+from tailer.notify.deliver import Decision, DeliveryPolicy, Destination, decide
 from tailer.notify.slack import fold
 from tailer.state import Outbox, Row
 
@@ -51,6 +52,7 @@ class Sender(threading.Thread):
         self.stopping = threading.Event()
         self.beat = time.monotonic()  # the last time the loop went round (health)
         self.degraded: str | None = None  # the last dead letter's reason, until something is sent again
+        self.unrecorded: tuple[list[Row], Decision] | None = None  # an outcome the outbox could not take yet
         self._bucket = TokenBucket(policy.rate, policy.burst) if policy.rate else None
         self._rng = random.Random()
 
@@ -60,20 +62,33 @@ class Sender(threading.Thread):
 
     def run(self) -> None:
         name = self.destination.name
+        failing_since: float | None = None
         while not self.stopping.is_set():
             self.beat = time.monotonic()
             try:
                 wait = self._step(name)
-            except Exception:  # a database error, a bug: logged, and tried again a little later
+                failing_since = None
+            except sqlite3.Error as exc:  # the state disk is full, or gone: said once a minute, tried each second
+                if failing_since is None or time.monotonic() - failing_since >= 60:
+                    failing_since = time.monotonic()
+                    held = "" if self.unrecorded is None else " (an outcome is held in memory until it can be)"
+                    log.error("%s: cannot write to the outbox: %s; sending paused%s", name, exc, held)
+                wait = 1.0
+            except Exception:  # a bug: logged, and tried again a little later
                 log.exception("%s: sender failed; retrying", name)
                 wait = 1.0
             if wait > 0:
                 self.wake.wait(min(wait, POLL))
                 self.wake.clear()
+        if self.unrecorded is not None:
+            keys = " ".join(r.key[:12] for r in self.unrecorded[0])
+            log.warning("%s: stopping with the outcome of message %s not written: it may be sent again", name, keys)
         self.outbox.close()
 
     def _step(self, name: str) -> float:
         """Send what is due: 0 to go on at once, else seconds until something may be due."""
+        if self.unrecorded is not None:
+            self._record()
         if self._bucket is not None:
             wait = self._bucket.wait(time.monotonic())
             if wait:
@@ -96,6 +111,17 @@ class Sender(threading.Thread):
         decision = decide(
             outcome, attempts=rows[0].attempts + 1, elapsed=time.time() - first, policy=self.policy, rng=self._rng
         )
+        self.unrecorded = (rows, decision)  # until the outbox says so: only memory knows it was sent
+        self._record()
+        return 0.0 if decision.action != "wait" else decision.delay
+
+    def _record(self) -> None:
+        """Write the outcome of the last attempt; sqlite3.Error (the disk is full) leaves it in memory, and
+        nothing is sent until it is written (the next step tries again)."""
+        assert self.unrecorded is not None
+        rows, decision = self.unrecorded
+        name = self.destination.name
+        outcome = decision.outcome
         keys = " ".join(r.key[:12] for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
         if decision.action == "done":
             self.outbox.sent(rows, time.time())
@@ -104,17 +130,17 @@ class Sender(threading.Thread):
             self.outbox.retry(rows, time.time() + decision.delay, outcome.reason)
             log.warning("%s: message %s: retry in %.1f s: %s", name, keys, decision.delay, outcome.reason)
         else:
-            self.outbox.dead(rows, decision.outcome.reason)
-            self.degraded = decision.outcome.reason
+            self.outbox.dead(rows, outcome.reason)
+            self.degraded = outcome.reason
             log.error(
                 "%s: message %s not delivered, kept as a dead letter (`kong-tailer outbox retry`): %s",
                 name,
                 keys,
-                decision.outcome.reason,
+                outcome.reason,
             )
+        self.unrecorded = None
         if self.on_result is not None:
-            self.on_result(name, decision.outcome)
-        return 0.0 if decision.action != "wait" else decision.delay
+            self.on_result(name, outcome)
 
     def _send(self, payload: str) -> Outcome:
         try:

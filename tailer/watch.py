@@ -52,6 +52,16 @@ class _Poke(FileSystemEventHandler):
             self.wake.set()
 
 
+class _Expected(logging.Filter):
+    """watchdog logs an error when the directory of a watch is removed under it: we notice and say it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "called when the thread is inactive" not in record.getMessage()
+
+
+logging.getLogger("watchdog.observers.inotify").addFilter(_Expected())
+
+
 class _Overflow(logging.Handler):
     """watchdog logs a queue overflow (events were lost): look at everything at once."""
 
@@ -118,6 +128,11 @@ class Watcher:
             self._failed.discard(directory)
             self.watches[directory] = (watch, ident)
         for directory in set(self.watches) - directories:
+            if not os.path.isdir(directory):
+                log.warning(
+                    "%s was removed: its files are read until they are closed, and it is watched again when made again",
+                    directory,
+                )
             self._unschedule(self.watches.pop(directory)[0])
 
     def healthy(self) -> bool:
