@@ -1,17 +1,23 @@
-"""Shared test helpers: run bytes through a parser the way the drivers do."""
+"""Shared test helpers: run bytes through a parser the way the drivers do; the daemon's fixtures (a receiver
+standing in for Slack, the daemon as a process: tests/daemon.py)."""
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, tzinfo
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tailer.events import Event, Tally
 from tailer.lines import DEFAULT_MAX_LINE, LineBuffer
 from tailer.parse import ParseContext, detect_format, make_parser
 from tailer.parse.accesslog import BUILTIN, LogFormat
+from tests.daemon import Daemon
+from tests.receiver import Receiver
 
 HOST = "test-host"
 
@@ -73,3 +79,16 @@ def typed(v: Any) -> Any:
     if isinstance(v, float) and math.isnan(v):
         return ("float", "nan")
     return (type(v).__name__, v)
+
+
+@pytest.fixture
+def rx() -> Iterator[Receiver]:
+    with Receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, rx: Receiver) -> Iterator[Daemon]:
+    d = Daemon(tmp_path, rx.url)
+    yield d
+    d.close()

@@ -7,26 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.daemon import ROOT, Daemon, delivered, entry, wait_until
 from tests.receiver import Receiver
-
-
-@pytest.fixture
-def rx() -> Iterator[Receiver]:
-    with Receiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def daemon(tmp_path: Path, rx: Receiver) -> Iterator[Daemon]:
-    d = Daemon(tmp_path, rx.url)
-    yield d
-    d.close()
 
 
 def test_lines_become_alerts_once_across_a_restart(daemon: Daemon, rx: Receiver) -> None:

@@ -21,7 +21,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,19 +33,6 @@ KEYS = re.compile(r"\bkeys? ((?:[0-9a-f]{12}(?: |(?=\W)|$))+)")  # a message's k
 
 
 # -- helpers
-
-
-@pytest.fixture
-def rx() -> Iterator[Receiver]:
-    with Receiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def daemon(tmp_path: Path, rx: Receiver) -> Iterator[Daemon]:
-    d = Daemon(tmp_path, rx.url)
-    yield d
-    d.close()
 
 
 def counted(requests: list[Received]) -> Counter[str]:
