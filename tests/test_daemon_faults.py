@@ -12,6 +12,7 @@ import contextlib
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -464,12 +465,10 @@ def test_f16_an_unreadable_url_file_stops_the_start_naming_the_file(tmp_path: Pa
 
 
 def limit_file_size(pid: int, limit: int | None) -> None:
-    """RLIMIT_FSIZE of a running process (util-linux prlimit; the soft limit only, so that it can be raised
-    again without privileges). A write at or past the limit fails with EFBIG (Python ignores SIGXFSZ)."""
-    prlimit = shutil.which("prlimit")
-    assert prlimit, "prlimit (util-linux) is needed"
-    value = "unlimited" if limit is None else f"{limit}:unlimited"
-    subprocess.run([prlimit, "--pid", str(pid), f"--fsize={value}"], check=True)
+    """RLIMIT_FSIZE of a running process (prlimit(2); the soft limit only, so that it can be raised again
+    without privileges). A write at or past the limit fails with EFBIG (Python ignores SIGXFSZ)."""
+    _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY if limit is None else limit, hard))
 
 
 def wal_end(state: Path) -> int:
