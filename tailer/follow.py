@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from tailer.events import Event
-from tailer.lines import ORIGIN_BYTES, LineBuffer, origin
+from tailer.lines import ORIGIN_BYTES, Chunk, LineBuffer, origin
 from tailer.parse import LineParser, detect_format, make_parser
 from tailer.sources import ReadOptions
 from tailer.state import Position
@@ -95,7 +95,13 @@ class Tail:
     grew_at: float = field(default_factory=time.monotonic)
     flushed: bool = True  # nothing open since the last quiet flush
     finished: bool = False
+    copy: bool = False  # reading the rest of a truncated generation from its copy
     mark: tuple[int, str] = (0, "")  # (emitted, marker) as last saved
+    opened: float = field(default_factory=time.time)  # wall clock
+    # The bytes just before `_before_end`, as they were read (the marker is made from them, not from the
+    # file as it is when saved: it may have been truncated since).
+    _before: bytes | None = None
+    _before_end: int = -1
 
     @property
     def emitted(self) -> int:
@@ -115,11 +121,25 @@ class Tail:
             if self.origin is None:
                 self.origin = origin(os.pread(self.fd, ORIGIN_BYTES, 0))
             for chunk in self.lines.push(data):
+                self._note(chunk)
                 self._parse(chunk.offset, self._parser(chunk.data).feed(chunk), out)
         if total:
             self.grew_at = time.monotonic()
             self.flushed = False
         return out, total
+
+    def _note(self, chunk: Chunk) -> None:
+        """Keep the last MARK_BYTES bytes read before the end of `chunk`, when they are known exactly."""
+        if chunk.cut:  # its data is a head, not the file's bytes
+            self._before = None
+            self._before_end = chunk.offset + chunk.cut
+            return
+        prev = self._before if self._before_end == chunk.offset else None
+        if prev is not None or chunk.offset == 0 or len(chunk.data) >= MARK_BYTES:
+            self._before = ((prev or b"") + chunk.data)[-MARK_BYTES:]
+        else:
+            self._before = None
+        self._before_end = chunk.offset + len(chunk.data)
 
     def flush(self, partial: bool) -> list[Event]:
         """The records still open (after a quiet spell), and with `partial` the last line without its
@@ -138,7 +158,12 @@ class Tail:
         its source was seen then (files rotated while we were stopped are those written since)."""
         emitted = self.emitted
         starts = tuple(sorted(self.parser.pending())) if self.parser is not None else ()
-        marker = _marker(self.fd, emitted)
+        if self._before is not None and self._before_end == emitted:
+            marker = _hash(self._before)
+        elif emitted == self.mark[0]:
+            marker = self.mark[1]
+        else:  # not known from the reads (a cut line, a NUL hole skipped): the file as it is now
+            marker = _marker(self.fd, emitted)
         self.mark = (emitted, marker)
         return Position(
             self.source, self.origin or "", self.path, min((*starts, emitted)), emitted, starts, marker, self.finished
@@ -215,7 +240,7 @@ class Follower:
         current one. `fresh`: the daemon's very first start (begin at the end, if so configured)."""
         stored = self.history.positions(source)
         files = _candidates(source)
-        by_origin: dict[str, str] = {}
+        by_origin: dict[str, list[str]] = {}
         for path in files:
             try:
                 o = _origin_of(path, strict=True)
@@ -223,19 +248,24 @@ class Follower:
                 self._report(path, f"cannot read {path} ({errno.errorcode.get(exc.errno or 0, '?')}: {exc.strerror})")
                 return
             if o is not None:
-                by_origin.setdefault(o, path)
+                by_origin.setdefault(o, []).append(path)
         self.known_sources.add(source)
         for p in stored:
-            found = by_origin.get(p.origin) if p.origin else None
-            tail = self._resume(p, found) if found is not None else None
+            found, tail = None, None
+            for path in by_origin.get(p.origin, []) if p.origin else []:
+                tail = self._resume(p, path)
+                if tail is not None:
+                    found = path
+                    break
             if tail is None:
-                if p.origin and found is None:
+                if p.origin:
+                    what = "was rewritten" if p.origin in by_origin else "is gone (or compressed)"
                     log.warning(
-                        "%s: %s, read up to byte %d, is gone (or compressed): whatever was written to it after "
-                        "that was not read",
+                        "%s: %s, read up to byte %d, %s: whatever was written to it after that was not read",
                         p.source,
                         p.path,
                         p.emitted,
+                        what,
                     )
                 self.done.append(replace(p, finished=True))
                 continue
@@ -247,6 +277,7 @@ class Follower:
             self._read_since(source, seen, self.history.known(source), "while kong-tailer was stopped")
         if self.active(source) is None and os.path.exists(source):
             self._open_active(source, at_end=fresh and self.settings.start_at_end)
+        self._looked[source] = time.time()
 
     def _read_since(self, source: str, since: float, known: set[str], when: str) -> None:
         """Read from their start, oldest first, the rotated files of `source` written since `since` (wall
@@ -277,16 +308,11 @@ class Follower:
         if tail is None:
             return None
         size = os.fstat(tail.fd).st_size
-        if size < p.emitted or _marker(tail.fd, p.emitted) != p.marker:
-            log.warning(
-                "%s: %s starts like the file read before but was rewritten before byte %d: reading it from its start",
-                p.source,
-                path,
-                p.emitted,
-            )
+        if size < p.emitted or _marker(tail.fd, p.emitted) != p.marker:  # the same first line, not the same file
             tail.close()
             return None
         tail.origin = p.origin
+        tail.mark = (p.emitted, p.marker)
         tail.skip_before, tail.skip_open = p.emitted, frozenset(p.open)
         if path != p.path:
             log.info("%s: resuming %s (was %s) at byte %d", p.source, path, p.path, p.offset)
@@ -328,6 +354,8 @@ class Follower:
         the paths are not looked at (no glob, no stat: renames, new and deleted files wait for the next
         look); a file truncated or rewritten under its name is noticed either way."""
         now = time.monotonic()
+        for tail in [t for t in self.tails if not t.copy]:  # first: a truncated file must not be read on
+            self._check_content(tail)
         if look:
             current = self.sources()
             for source in current:
@@ -338,8 +366,6 @@ class Follower:
             for source in dict.fromkeys([*current, *held]):
                 if source in self.known_sources:
                     self._check_path(source, now)
-        for tail in [t for t in self.tails if t.rotated_at is None]:
-            self._check_content(tail)
         out: list[tuple[Tail, list[Event]]] = []
         for tail in list(self.tails):
             try:
@@ -375,6 +401,8 @@ class Follower:
         if tail is None:
             self._open_active(source, at_end=False)
             return
+        if tail.origin is None and looked is not None:  # copytruncate before its first line was read
+            self._read_since(source, tail.opened, self.history.known(source), "before its first line was read")
         if (st.st_dev, st.st_ino) != tail.ino:
             log.info("%s was rotated: reading the rest of the old file, and the new one from its start", source)
             tail.rotated_at = now
@@ -403,7 +431,18 @@ class Follower:
             self._read_since(source, looked, self.history.known(source), "since the last look")
 
     def _truncated(self, tail: Tail) -> None:
-        """copytruncate: finish the old generation from its copy, then read the file again from 0."""
+        """copytruncate (or a rewrite in place): the old generation is finished from its copy, if one is
+        beside it; the file itself, wherever it is now, is read again from 0 as a new generation."""
+        fresh = Tail(
+            tail.source,
+            tail.path,
+            os.dup(tail.fd),
+            tail.ino,
+            0,
+            LineBuffer(0, self.opts.max_line),
+            self.opts,
+            rotated_at=tail.rotated_at,
+        )
         copy = next(
             (p for p in _candidates(tail.source)[1:] if tail.origin is not None and _origin_of(p) == tail.origin),
             None,
@@ -412,7 +451,7 @@ class Follower:
             log.info("%s was truncated: reading its last lines from the copy %s", tail.source, copy)
             fd = os.open(copy, os.O_RDONLY | os.O_CLOEXEC)
             os.close(tail.fd)
-            tail.fd, tail.path = fd, copy
+            tail.fd, tail.path, tail.copy = fd, copy, True
             st = os.fstat(fd)
             tail.ino = (st.st_dev, st.st_ino)
             tail.rotated_at = time.monotonic() - self.settings.rotate_wait  # a copy does not grow
@@ -424,7 +463,7 @@ class Follower:
                 tail.pos,
             )
             self._finish(tail)
-        self._open_active(tail.source, at_end=False)
+        self.tails.append(fresh)
 
     def _drained(self, tail: Tail, now: float) -> bool:
         assert tail.rotated_at is not None
@@ -512,4 +551,8 @@ def _marker(fd: int, end: int) -> str:
     if end <= 0:
         return ""
     start = max(0, end - MARK_BYTES)
-    return hashlib.sha256(os.pread(fd, end - start, start)).hexdigest()[:16]
+    return _hash(os.pread(fd, end - start, start))
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16] if data else ""
