@@ -77,10 +77,6 @@ class LineBuffer:
         if complete:
             self._split_long(complete, out)
         if len(self._tail) > self.max_line:
-            tail = self._tail.lstrip(b"\0")  # a hole left by copytruncate is no part of the line after it
-            self._offset += len(self._tail) - len(tail)
-            self._tail = tail
-        if len(self._tail) > self.max_line:
             self._cut_head, self._cut_len = self._tail[:KEEP_OF_CUT_LINE], len(self._tail)
             self._tail = b""
         return out
@@ -112,11 +108,6 @@ class LineBuffer:
             line_start = buf.rfind(b"\n", 0, pos) + 1
             line_end = buf.find(b"\n", pos) + 1  # buf ends in a newline, so this is found
             length = line_end - line_start
-            if length > self.max_line and buf[line_start] == 0:  # a hole of NULs (copytruncate): not counted
-                holes = length - len(buf[line_start:line_end].lstrip(b"\0"))
-                if length - holes <= self.max_line:
-                    pos = line_end
-                    continue
             if length > self.max_line:
                 if line_start > start:
                     out.append(Chunk(self._offset + start, buf[start:line_start]))

@@ -673,18 +673,21 @@ def test_f35_invalid_utf8_nul_runs_and_crlf(lab: Lab) -> None:
     assert events[2].offset == nul_start + 64
 
 
-def test_f35_nul_hole_longer_than_max_line_is_skipped(lab: Lab) -> None:
-    """copytruncate under a writer without O_APPEND: the writer goes on at its old offset, the file gets a hole
-    of NULs as long as the old file (megabytes), then the next line."""
+def test_f35_nul_hole_longer_than_max_line_is_reported_with_its_line(lab: Lab) -> None:
+    """copytruncate under a writer without O_APPEND (not nginx: it appends) leaves a hole of NULs as long as
+    the old file before the next line. A hole within the line cap is skipped (F35 above); a longer one makes
+    that line an over-long line: reported with its length, memory bounded, and the lines after it read."""
     w = lab.writer()
     w.entries("a", [1])
     w.write(b"\0" * 20_000)
     w.entries("a", range(2, 4))
     run = lab.run(max_line=4096)
-    run.until_events(2)
+    run.until_events(3)
     run.settle(QUIET + 0.1)
-    assert [e.kind for _, e in run.events] == ["error"] * 3, [e.raw[:60] for _, e in run.events]
-    assert run.raws() == raws("a", range(1, 4))
+    kinds = [e.kind for _, e in run.events]
+    assert kinds == ["error", "parse_error", "error"], [e.raw[:60] for _, e in run.events]
+    assert "line of 20" in run.events[1][1].to_dict()["reason"]
+    assert [run.raws()[0], run.raws()[2]] == [raws("a", [1])[0], raws("a", [3])[0]]
 
 
 def test_f36_multiline_record_cut_by_a_crash(lab: Lab) -> None:
