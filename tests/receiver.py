@@ -70,6 +70,16 @@ class Receiver:
         with self._lock:
             return list(self._received)
 
+    @property
+    def default(self) -> Reply:
+        """The reply once the script is used up."""
+        return self._default
+
+    @default.setter
+    def default(self, reply: Reply) -> None:
+        with self._lock:
+            self._default = reply
+
     def reply(self, *replies: Reply) -> None:
         """Add replies to the end of the script."""
         with self._lock:

@@ -9,6 +9,8 @@ Each test names its scenario (F3, F4, ...). Every wait is a poll with a deadline
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import random
 import re
@@ -708,3 +710,98 @@ def test_f37_a_burst_of_debug_lines_with_alerts_between(daemon: Daemon, rx: Rece
     assert peak < 150 and peak - before < 30, (before, peak)
     assert daemon.stop() == 0
     assert by_key(rx.requests, daemon.state) == expected(*(n for n in alerts if n <= 50000))
+
+
+STORM_RULES = RULES.replace("rate = 1000\nburst = 1000", "rate = 1\nburst = 1")  # Slack's own budget
+HELD_BACK = re.compile(r"^([\d,]+) alerts?, [\d,]+ events? held back")
+
+
+def alerts_in(payload: str) -> int:
+    """Alerts a queued message stands for: one, or a budget digest's count (its title says)."""
+    title = json.loads(payload)["blocks"][0]["text"]["text"]
+    match = HELD_BACK.match(title)
+    return int(match.group(1).replace(",", "")) if match else 1
+
+
+def test_f17_a_long_outage_during_an_error_flood_is_queued_as_a_few_digests(tmp_path: Path, rx: Receiver) -> None:
+    assert STORM_RULES != RULES
+    rx.default = Reply(503, "service_unavailable")
+    d = Daemon(tmp_path, rx.url, rules=STORM_RULES)
+    try:
+        d.write(entry(0, "before the flood", level="warn"))
+        d.start()
+        # 3,000 alerting entries within 10 s of log time, written at once
+        d.write("".join(entry(n // 300, f"ALERT {n} upstream went away") for n in range(1, 3001)))
+        wait_until(lambda: sum(alerts_in(p) for p in payloads(d.state)) == 3000, 60, "3000 alerts queued")
+        rows = payloads(d.state)
+        assert len(rows) <= 20, f"{len(rows)} messages for one flood: the budget should fold it"
+        assert d.proc is not None and peak_rss_mb(d.proc.pid) < 100
+        switched = time.monotonic()
+        rx.default = Reply()
+        wait_until(lambda: all(st == "sent" for _, st, _ in outbox_rows(d.state)), 60, "the backlog sent")
+        answered = [r for r in rx.requests if r.time >= switched]
+        keys = {k for r in answered for m in KEYS.findall(r.body.decode()) for k in m.split()}
+        assert {key[:12] for key, _, _ in outbox_rows(d.state)} <= keys  # every message arrived
+        assert d.stop() == 0
+    finally:
+        d.close()
+
+
+def payloads(state: Path) -> list[str]:
+    db = sqlite3.connect(f"file:{state / 'state.db'}?mode=ro", uri=True, timeout=30)
+    try:
+        return [p for (p,) in db.execute("SELECT payload FROM outbox ORDER BY id")]
+    finally:
+        db.close()
+
+
+def test_f19_a_state_directory_that_cannot_be_made_stops_the_start(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    d = Daemon(tmp_path, None)
+    d.state = blocker / "state"
+    d.write(entry(1))
+    try:
+        d.start(wait=False)
+        assert d.wait_exit() == 3
+        assert f"{blocker / 'state'}: cannot use the state directory" in d.log_text()
+    finally:
+        d.close()
+
+
+def test_f21_a_directory_inotify_cannot_watch_is_said_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As root `chmod 0711` stops nothing: os.access is made to say what it would say to the daemon's user."""
+    from tailer.watch import Watcher
+
+    wake = threading.Event()
+    watcher = Watcher(wake)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    try:
+        with caplog.at_level(logging.WARNING, logger="tailer"):
+            watcher.update({str(tmp_path)})
+            watcher.update({str(tmp_path)})
+        warnings = [r.getMessage() for r in caplog.records if "is not readable" in r.getMessage()]
+        assert len(warnings) == 1 and "read on the periodic check only" in warnings[0]
+        assert watcher.watches == {}
+    finally:
+        watcher.stop()
+
+
+def test_f29_rapid_rotation_under_load_loses_and_repeats_nothing(daemon: Daemon, rx: Receiver) -> None:
+    daemon.write(entry(0, "start", level="warn"))
+    daemon.start()
+    writer = Writer(daemon, pace=0.01)
+    writer.start()
+    try:
+        for i in range(1, 31):  # every 100 ms for 3 s: rename + create, as logrotate with `create` does
+            os.rename(daemon.logs / "error.log", daemon.logs / f"error.log.{i}")
+            (daemon.logs / "error.log").touch()
+            time.sleep(0.1)  # the pace of the rotations (nothing is waited for here)
+    finally:
+        written = writer.stop()
+    wait_until(lambda: delivered(rx).keys() == {str(n) for n in written}, 60, "every ALERT")
+    assert daemon.proc is not None and len(open_fds(daemon.proc.pid)) < 40
+    assert daemon.stop() == 0
+    assert delivered(rx) == expected(*written)
