@@ -26,7 +26,7 @@ from tailer import faults, snapshot, systemd
 from tailer.alerts import Message
 from tailer.follow import Follower, Settings
 from tailer.notify.build import destination_for, policy_for
-from tailer.notify.deliver import Destination
+from tailer.notify.deliver import Destination, SlackDestination
 from tailer.pipeline import Pipeline, failure_key
 from tailer.rules.model import RuleSet
 from tailer.sender import POLL, Sender
@@ -79,7 +79,7 @@ class Daemon:
             if warning:
                 log.warning("%s", warning)
             self.destinations[name] = destination
-            foldable = config.type == "slack" and type(destination).__name__ == "SlackDestination"
+            foldable = isinstance(destination, SlackDestination)  # not a Slack notifier falling back to the console
             self.senders.append(Sender(destination, policy_for(config), self.store.connect(), foldable=foldable))
         self.wake = threading.Event()
         self.stop_requested = False  # set by SIGTERM / SIGINT
@@ -90,6 +90,8 @@ class Daemon:
         self.pinger: systemd.Pinger | None = None
         self.systemd = bool(opts.environ.get("NOTIFY_SOCKET"))
         self._status_at = 0.0
+        self._disk_logged = 0.0  # when the full disk was last said
+        self._disk_tries = 0
 
     # -- lifecycle
 
@@ -163,6 +165,8 @@ class Daemon:
         log.info("following %s; state in %s", names, self.opts.state_dir)
 
     def _shutdown(self) -> None:
+        if self.pinger is not None:
+            self.pinger.stop()
         self.watcher.stop()
         for sender in self.senders:
             sender.stop()
@@ -282,9 +286,6 @@ class Daemon:
             self.disk_full = None
             self._disk_tries = 0
         return True
-
-    _disk_logged = 0.0
-    _disk_tries = 0
 
     def _disk_pause(self) -> float:
         self._disk_tries += 1
