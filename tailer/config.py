@@ -39,6 +39,18 @@ def _host_zone() -> tzinfo:
     tz = os.environ.get("TZ", "").lstrip(":")
     if tz:
         return _posix_tz(tz)
+    try:  # Debian: a link into /usr/share/zoneinfo, whose name makes a zone that can be saved by name
+        target = os.readlink("/etc/localtime")
+        key = target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else None
+        if key:
+            return ZoneInfo(key)
+    except (OSError, ValueError, ZoneInfoNotFoundError):
+        pass
+    return localtime_zone()
+
+
+def localtime_zone() -> tzinfo:
+    """The zone in /etc/localtime as a file (a copy, in containers); UTC without one."""
     try:
         with open("/etc/localtime", "rb") as f:
             return ZoneInfo.from_file(f, key="localtime")

@@ -92,6 +92,7 @@ class Daemon:
         self._status_at = 0.0
         self._disk_logged = 0.0  # when the full disk was last said
         self._disk_tries = 0
+        self._snapshot_failed = False
 
     # -- lifecycle
 
@@ -263,8 +264,19 @@ class Daemon:
         rows = [(m.key, m.notifier, self.destinations[m.notifier].render(m)) for m in messages]
         failed = self._failed
         try:
+            state = snapshot.dump(self.pipeline)
+        except Exception as exc:  # a value that cannot be saved: the rules' state of the last save stands
+            state = None
+            if not self._snapshot_failed:
+                log.error(
+                    "the rules' state cannot be saved (%s: %s): a restart resumes them from an older state",
+                    type(exc).__name__,
+                    exc,
+                )
+            self._snapshot_failed = True
+        try:
             now = time.time()
-            self.store.commit(rows, self.follower.positions_now(), snapshot.dump(self.pipeline), now=now, failed=failed)
+            self.store.commit(rows, self.follower.positions_now(), state, now=now, failed=failed)
             self.follower.done.clear()
             failed.clear()
         except sqlite3.OperationalError as exc:  # SQLITE_FULL, an I/O error: nothing was written

@@ -11,10 +11,13 @@ snapshot can hold: the database is ours, but a snapshot is never a way to run co
 from __future__ import annotations
 
 import contextvars
+import copyreg
 import io
 import pickle
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from tailer.config import localtime_zone
 from tailer.pipeline import Pipeline
 from tailer.rules.model import Rule
 
@@ -31,6 +34,7 @@ _SAFE = {("builtins", n) for n in ("set", "frozenset", "dict", "list", "tuple", 
     ("zoneinfo", "ZoneInfo"),
     ("zoneinfo", "ZoneInfo._unpickle"),
     ("tailer.fields", "MISSING"),
+    ("tailer.config", "localtime_zone"),
     ("tailer.snapshot", "rule_named"),
 }
 _RULES: contextvars.ContextVar[dict[str, Rule]] = contextvars.ContextVar("rules")
@@ -50,6 +54,13 @@ def _restore(obj: Any, state: dict[str, Any]) -> None:
             setattr(obj, name, state[name])
 
 
+def _reduce_zone(zone: ZoneInfo) -> tuple[Any, tuple[Any, ...]]:
+    """A zone read from /etc/localtime has no name to be saved by: it is read from there again."""
+    if zone.key == "localtime":
+        return (localtime_zone, ())
+    return (ZoneInfo, (zone.key,))
+
+
 def dump(pipeline: Pipeline) -> bytes:
     engine = pipeline.engine
     state = {
@@ -59,7 +70,11 @@ def dump(pipeline: Pipeline) -> bytes:
         "correlator": _state(pipeline.correlator),
         "budgets": {name: _state(b) for name, b in pipeline.budgets.items()},
     }
-    return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = {**copyreg.dispatch_table, ZoneInfo: _reduce_zone}
+    pickler.dump(state)
+    return buf.getvalue()
 
 
 def load(pipeline: Pipeline, data: bytes) -> None:

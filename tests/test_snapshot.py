@@ -4,15 +4,18 @@ into a new process's pipeline (new rule objects) decides exactly what one that n
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from tailer import snapshot
 from tailer.alerts import Message
+from tailer.config import localtime_zone
 from tailer.events import Event
 from tailer.pipeline import Pipeline
 from tailer.rules.load import load_texts
-from tests.test_engine import MIXED, http, mixed_events, rule, signature
+from tests.test_engine import MIXED, at, http, mixed_events, rule, signature
 
 # Every aggregation of the engine tests, plus a Slack budget that folds a storm into digests.
 RULES = MIXED + "\n" + rule('kind = "http"\nwhen = "status >= 500"\n', notify="slack", name="storm")
@@ -75,3 +78,18 @@ def test_a_snapshot_is_never_a_way_to_run_code() -> None:
 def test_a_damaged_or_foreign_snapshot_is_an_error(data: bytes) -> None:
     with pytest.raises(snapshot.SnapshotError):
         snapshot.load(fresh(), data)
+
+
+@pytest.mark.parametrize("zone", ["localtime", "Europe/Paris"])
+def test_event_times_in_the_hosts_zone_are_saved(zone: str) -> None:
+    """The error log's zone is the host's by default: /etc/localtime, which may be a file with no zone name."""
+    tz = localtime_zone() if zone == "localtime" else ZoneInfo(zone)
+    p = fresh()
+    for n in range(3):  # a storm: slack's budget keeps the later alerts, and their events
+        p.feed([replace(http(n * 0.1, n, 503), time=at(n * 0.1).astimezone(tz))])
+    restored = fresh()
+    snapshot.load(restored, snapshot.dump(p))
+    held = [a for m in restored.finish() if m.notifier == "slack" for a in m.alerts]
+    assert held and all(
+        a.event.time is not None and a.event.time.utcoffset() == tz.utcoffset(a.event.time) for a in held
+    )
