@@ -54,9 +54,7 @@ text = "{{ status }} on {{ method }} {{ path }}"
 def replay_stage(ruleset: RuleSet, fmt: str) -> Callable[[Path], int]:
     def run(path: Path) -> int:
         pipeline = Pipeline(ruleset)
-        ctx = ParseContext(  # as `replay` makes it
-            str(path), "bench", UTC, statuses=pipeline.http_statuses(), tallies=pipeline.needs_tallies
-        )
+        ctx = pipeline.parse_context(ParseContext(str(path), "bench", UTC))  # as `replay` makes it
         files = FileEvents(str(path), ReadOptions(fmt, ctx))
         messages = []
         for batch in files:

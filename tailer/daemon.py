@@ -69,8 +69,8 @@ class Daemon:
                 snapshot.load(self.pipeline, saved)
             except snapshot.SnapshotError as exc:
                 log.warning("%s: the rules' saved state cannot be read (%s): rules start afresh", self.store.path, exc)
-        ctx = replace(opts.read.ctx, statuses=self.pipeline.http_statuses(), tallies=self.pipeline.needs_tallies)
-        self.follower = Follower(opts.logs, replace(opts.read, ctx=ctx), self.store, opts.follow)
+        read = replace(opts.read, ctx=self.pipeline.parse_context(opts.read.ctx))
+        self.follower = Follower(opts.logs, read, self.store, opts.follow)
         self.destinations: dict[str, Destination] = {}
         self.senders: list[Sender] = []
         for name in sorted({n for rule in ruleset.rules for n in rule.notify}):

@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 
 from tailer.alerts import Alert, Message
 from tailer.budget import Budget
 from tailer.correlate import Correlator
 from tailer.events import Event
+from tailer.parse.base import ParseContext
 from tailer.rules.engine import Engine
 from tailer.rules.expr import statuses
 from tailer.rules.model import RuleSet
@@ -31,6 +33,11 @@ class Pipeline:
     def needs_tallies(self) -> bool:
         """Some rule counts every request, so the parser must count those it does not make events of."""
         return bool(self.engine.counting)
+
+    def parse_context(self, ctx: ParseContext) -> ParseContext:
+        """`ctx` told what these rules need read: the request statuses to make events of, whether to count
+        the others. Both drivers read their files with it."""
+        return replace(ctx, statuses=self.http_statuses(), tallies=self.needs_tallies)
 
     def http_statuses(self) -> frozenset[int] | None:
         """The request statuses some rule may want as events (None: every one from 400 up); the parser only

@@ -60,8 +60,7 @@ def parse_time(text: str | None, zone: tzinfo, option: str) -> datetime | None:
 def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: TextIO) -> int:
     ruleset = load_rules(opts.rules, opts.only)
     pipeline = Pipeline(ruleset)
-    ctx = replace(opts.read.ctx, statuses=pipeline.http_statuses(), tallies=pipeline.needs_tallies)
-    read = replace(opts.read, ctx=ctx)
+    read = replace(opts.read, ctx=pipeline.parse_context(opts.read.ctx))
     files = [FileEvents(path, read) for path in paths]
     for path in paths:  # a file that cannot be opened stops the replay before any message, as open_log says
         if path != "-":
