@@ -5,8 +5,8 @@
     senders (a thread per notifier) drain the outbox (tailer.sender)
     watcher (watchdog)     only wakes the reader; a reconcile also runs every `period` seconds
 
-A batch is committed as soon as it holds a message (latency), else at least every `commit_every` seconds
-or `commit_bytes` bytes of progress. When a commit fails (the state disk is full), the batch stays in
+A batch is committed as soon as it holds a message (latency), else, while lines are read, every
+`commit_every` seconds. When a commit fails (the state disk is full), the batch stays in
 memory, reading pauses, and the commit is tried again with a growing pause, logged once a minute.
 SIGTERM and SIGINT end the loop after the batch in hand is committed; the senders finish their attempt.
 """
@@ -50,7 +50,6 @@ class RunOptions:
     period: float = 1.0  # seconds between looks at the paths (and reconciles when no file event comes)
     busy_poll: float = 0.025  # seconds between reconciles while lines keep coming
     commit_every: float = 1.0
-    commit_bytes: int = 1 << 20
     read_limit: int = 1 << 20  # bytes read per generation per round
     idle_tick: float = 1.0  # seconds without events after which rule time follows the clock
     environ: dict[str, str] = field(default_factory=dict)
@@ -59,7 +58,6 @@ class RunOptions:
 class Daemon:
     def __init__(self, ruleset: RuleSet, opts: RunOptions, console: TextIO) -> None:
         self.opts = opts
-        self.ruleset = ruleset
         self.store = Store(opts.state_dir)  # first: a second instance stops here
         self.pipeline = Pipeline(ruleset)
         faults.install(self.pipeline.engine.runners)

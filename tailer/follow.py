@@ -284,6 +284,7 @@ class Follower:
         clock) that are not generations already read or being read. A second of slack: file times come
         from the kernel's coarse clock, a few milliseconds behind `time.time()`."""
         held = {t.ino for t in self.tails}
+        busy = {t.origin for t in self.tails} | {p.origin for p in self.done}
         found: list[tuple[float, str]] = []
         for path in _candidates(source)[1:]:
             try:
@@ -293,7 +294,6 @@ class Follower:
             if (st.st_dev, st.st_ino) in held or st.st_mtime < since - MTIME_SLACK:
                 continue
             o = _origin_of(path)
-            busy = {t.origin for t in self.tails} | {p.origin for p in self.done}
             if o is not None and o not in known and o not in busy:
                 found.append((st.st_mtime, path))
         for _, path in sorted(found):

@@ -15,7 +15,6 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from tailer import faults
@@ -40,14 +39,12 @@ class Sender(threading.Thread):
         outbox: Outbox,
         *,
         foldable: bool,
-        on_result: Callable[[str, Outcome], None] | None = None,
     ) -> None:
         super().__init__(name=f"send-{destination.name}", daemon=True)
         self.destination = destination
         self.policy = policy
         self.outbox = outbox
         self.foldable = foldable
-        self.on_result = on_result
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.beat = time.monotonic()  # the last time the loop went round (health)
@@ -139,8 +136,6 @@ class Sender(threading.Thread):
                 outcome.reason,
             )
         self.unrecorded = None
-        if self.on_result is not None:
-            self.on_result(name, outcome)
 
     def _send(self, payload: str) -> Outcome:
         try:

@@ -135,9 +135,6 @@ class Watcher:
                 )
             self._unschedule(self.watches.pop(directory)[0])
 
-    def healthy(self) -> bool:
-        return self.observer is not None and self.observer.is_alive()
-
     def stop(self) -> None:
         if self.observer is not None:
             self.observer.stop()
