@@ -79,6 +79,8 @@ class Budget:
         when time is looked at, per event or per batch, changes nothing)."""
         out: list[Message] = []
         bucket = self._bucket
+        if bucket is None and self._backlog:  # the rate was taken away by a reload: no reason to hold them
+            out.append(self._digest(datetime.fromtimestamp(now, UTC)))
         while self._backlog and bucket is not None and now >= self._due:
             at = self._due
             wait = bucket.wait(at)
@@ -90,6 +92,15 @@ class Budget:
             self._last_digest = at
             out.append(self._digest(datetime.fromtimestamp(at, UTC)))
         return out
+
+    def restored(self, configured: TokenBucket | None) -> None:
+        """After a snapshot was put back: the rate configured now (`configured`), with the tokens saved."""
+        saved = self._bucket
+        if configured is None or saved is None:
+            self._bucket = configured
+        else:
+            saved.rate, saved.burst = configured.rate, configured.burst
+            saved.tokens = min(saved.tokens, float(saved.burst))
 
     def finish(self) -> list[Message]:
         """The input ended: the backlog goes out now."""

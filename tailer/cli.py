@@ -13,14 +13,10 @@ from typing import Any
 import click
 
 from tailer import __version__
-from tailer.config import host_name, resolve_zone
 from tailer.errors import TailerError
 from tailer.lines import DEFAULT_MAX_LINE
-from tailer.parse import FORMATS, ParseContext
-from tailer.parse.accesslog import BUILTIN, compile_log_format
-from tailer.sources import ReadOptions
-
-DEFAULT_RULES = "/etc/kong-tailer/rules"
+from tailer.parse import FORMATS
+from tailer.sources import ReadOptions, read_options
 
 
 @contextmanager
@@ -44,48 +40,57 @@ def main() -> None:
     setup_logging()
 
 
-def _reading_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options that say how to read log files (shared by parse and replay); they arrive as `read`."""
+def _reading_flags(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that say how to read log files, as given (`run` keeps them raw, to read them again on
+    reload)."""
+    options = [
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(FORMATS),
+            default="auto",
+            show_default=True,
+            help="Log format; auto detects it from each file's first lines.",
+        ),
+        click.option(
+            "--tz",
+            "zone",
+            metavar="ZONE",
+            default=None,
+            help="Time zone of the error log's timestamps (IANA name, UTC or +02:00). Default: this host's.",
+        ),
+        click.option("--host", metavar="NAME", default=None, help="Host name put in events. Default: this machine's."),
+        click.option(
+            "--log-format",
+            "log_formats",
+            metavar="FORMAT",
+            multiple=True,
+            help="A custom nginx log_format string (or a whole `log_format name '...';` directive) "
+            "to read access logs with; may be repeated. The built-in formats are tried after it.",
+        ),
+        click.option(
+            "--max-line",
+            type=click.IntRange(min=64),
+            default=DEFAULT_MAX_LINE,
+            show_default=True,
+            help="Longest line read, in bytes; longer lines are reported and skipped.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
-    @click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(FORMATS),
-        default="auto",
-        show_default=True,
-        help="Log format; auto detects it from each file's first lines.",
-    )
-    @click.option(
-        "--tz",
-        "zone",
-        metavar="ZONE",
-        default=None,
-        help="Time zone of the error log's timestamps (IANA name, UTC or +02:00). Default: this host's.",
-    )
-    @click.option("--host", metavar="NAME", default=None, help="Host name put in events. Default: this machine's.")
-    @click.option(
-        "--log-format",
-        "log_formats",
-        metavar="FORMAT",
-        multiple=True,
-        help="A custom nginx log_format string (or a whole `log_format name '...';` directive) "
-        "to read access logs with; may be repeated. The built-in formats are tried after it.",
-    )
-    @click.option(
-        "--max-line",
-        type=click.IntRange(min=64),
-        default=DEFAULT_MAX_LINE,
-        show_default=True,
-        help="Longest line read, in bytes; longer lines are reported and skipped.",
-    )
+
+def _reading_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The reading flags (shared by parse and replay), given to the command as `read`."""
+
+    @_reading_flags
     @functools.wraps(command)
     def wrapper(
         fmt: str, zone: str | None, host: str | None, log_formats: tuple[str, ...], max_line: int, **kw: Any
     ) -> Any:
         def read(emit_all: bool = False) -> ReadOptions:
-            ctx = ParseContext("", host or host_name(), resolve_zone(zone), emit_all)
-            formats = tuple(compile_log_format(f, f"--log-format #{i}") for i, f in enumerate(log_formats, 1))
-            return ReadOptions(fmt, ctx, formats + BUILTIN, max_line)
+            return read_options(fmt, zone, host, log_formats, max_line, emit_all)
 
         return command(read=read, **kw)
 
@@ -113,12 +118,14 @@ def _rules_option(command: Callable[..., Any]) -> Callable[..., Any]:
         "rules_dir",
         metavar="DIR",
         default=None,
-        help=f"Directory of rule files (*.toml). Default: $KONG_TAILER_RULES, else {DEFAULT_RULES}.",
+        help="Directory of rule files (*.toml). Default: $KONG_TAILER_RULES, else /etc/kong-tailer/rules.",
     )(command)
 
 
 def _rules_dir(given: str | None) -> str:
-    return given or os.environ.get("KONG_TAILER_RULES") or DEFAULT_RULES
+    from tailer.commands.run import rules_dir
+
+    return rules_dir(given, os.environ)
 
 
 @main.command()
@@ -179,6 +186,7 @@ def _load_config(ctx: click.Context, param: click.Parameter, path: str | None) -
 
         with _errors():
             ctx.default_map = {**(ctx.default_map or {}), **load_config(path)}
+        ctx.meta["kong_tailer.config"] = path
     return path
 
 
@@ -190,9 +198,9 @@ def _load_config(ctx: click.Context, param: click.Parameter, path: str | None) -
     is_eager=True,
     expose_value=False,
     callback=_load_config,
-    help="A TOML configuration file (see the README); the flags below override its settings.",
+    help="A TOML configuration file (see the README); the flags below override its settings. Read again on SIGHUP.",
 )
-@_reading_options
+@_reading_flags
 @_rules_option
 @click.option(
     "--log", "logs", metavar="PATH", multiple=True, help="A log file to follow (a glob is allowed); may be repeated."
@@ -201,7 +209,7 @@ def _load_config(ctx: click.Context, param: click.Parameter, path: str | None) -
     "--state-dir",
     metavar="DIR",
     default=None,
-    help="Where positions and the outbox are kept. Default: $STATE_DIRECTORY, else /var/lib/kong-tailer.",
+    help="Where positions, the outbox and silences are kept. Default: $STATE_DIRECTORY, else /var/lib/kong-tailer.",
 )
 @click.option(
     "--start-at",
@@ -217,35 +225,46 @@ def _load_config(ctx: click.Context, param: click.Parameter, path: str | None) -
     show_default=True,
     help="How long a rotated file is still read after its last growth.",
 )
-def run(
-    read: Callable[[bool], ReadOptions],
-    rules_dir: str | None,
-    logs: tuple[str, ...],
-    state_dir: str | None,
-    start_at: str,
-    rotate_wait: str,
-) -> None:
+@click.option(
+    "--metrics",
+    metavar="[HOST:]PORT",
+    default=None,
+    help="Serve Prometheus metrics on this address (needs kong-tailer[metrics]). Default: off.",
+)
+@click.option(
+    "--stall-after",
+    metavar="DURATION",
+    default="5m",
+    show_default=True,
+    help="Self-alert when a followed file keeps changing but nothing was read from it for this long.",
+)
+@click.option(
+    "--failing-after",
+    metavar="DURATION",
+    default="10m",
+    show_default=True,
+    help="Self-alert when a notifier has failed to deliver for this long.",
+)
+def run(**given: Any) -> None:
     """Follow Kong's logs and send alerts, until stopped (SIGTERM or SIGINT).
 
     Files are followed through rotation; what was read and what is to be sent is kept in the state
     directory, so a restart loses and repeats nothing. Slack gets the alerts when $SLACK_WEBHOOK_URL is set,
-    the console otherwise.
+    the console otherwise. SIGHUP reads the rules and the --config file again: a good set replaces the
+    running one, keeping the rules' state; a bad one is refused, and the running one goes on.
     """
-    from tailer.commands.run import rotate_wait as parse_wait
-    from tailer.commands.run import state_dir as default_state_dir
-    from tailer.daemon import Daemon, RunOptions
-    from tailer.errors import ConfigError
-    from tailer.follow import Settings
-    from tailer.rules.load import load_rules
+    from tailer.commands.run import settings_now, setup
+    from tailer.daemon import Daemon
+
+    ctx = click.get_current_context()
+    config = ctx.meta.get("kong_tailer.config")
+
+    def load() -> Any:  # at start, and again on each SIGHUP
+        return setup(settings_now(ctx, config), dict(os.environ))
 
     with _errors():
-        if not logs:
-            raise ConfigError("no log to follow: give --log PATH (or `logs` in the --config file)")
-        environ = dict(os.environ)
-        ruleset = load_rules(_rules_dir(rules_dir), ())
-        settings = Settings(start_at_end=start_at == "end", rotate_wait=parse_wait(rotate_wait))
-        opts = RunOptions(list(logs), default_state_dir(state_dir, environ), read(False), settings, environ=environ)
-        sys.exit(Daemon(ruleset, opts, sys.stdout).run())
+        ruleset, opts = load()
+        sys.exit(Daemon(ruleset, opts, sys.stdout, reload=load).run())
 
 
 @main.group()

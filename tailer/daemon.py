@@ -9,6 +9,12 @@ A batch is committed as soon as it holds a message (latency), else, while lines 
 `commit_every` seconds. When a commit fails (the state disk is full), the batch stays in
 memory, reading pauses, and the commit is tried again with a growing pause, logged once a minute.
 SIGTERM and SIGINT end the loop after the batch in hand is committed; the senders finish their attempt.
+
+SIGHUP reloads: the rules and the configuration are loaded and checked off to the side (`reload()`, the
+command's loader), with the notifiers' credentials and the rules' state carried over into the new pipeline.
+Only then is anything replaced: the pipeline, the follower (rebuilt from the positions just committed), the
+notifiers that changed. A set that fails any check is refused, said with its file and line, and the running
+one goes on.
 """
 
 from __future__ import annotations
@@ -18,17 +24,19 @@ import signal
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import FrameType
-from typing import TextIO
+from typing import Any, TextIO
 
 from tailer import faults, snapshot, systemd
 from tailer.alerts import Message
+from tailer.errors import TailerError
 from tailer.follow import Follower, Settings
-from tailer.notify.build import destination_for, policy_for
-from tailer.notify.deliver import Destination, SlackDestination
+from tailer.notify.build import destination_for, policy_for, secret_option
+from tailer.notify.deliver import DeliveryPolicy, Destination, SlackDestination
 from tailer.pipeline import Pipeline, failure_key
-from tailer.rules.model import RuleSet
+from tailer.rules.model import NotifierConfig, RuleSet
 from tailer.sender import POLL, Sender
 from tailer.sources import ReadOptions
 from tailer.state import StateError, Store
@@ -53,11 +61,29 @@ class RunOptions:
     read_limit: int = 1 << 20  # bytes read per generation per round
     idle_tick: float = 1.0  # seconds without events after which rule time follows the clock
     environ: dict[str, str] = field(default_factory=dict)
+    metrics: tuple[str, int] | None = None  # (host, port) of the Prometheus endpoint
+    stall_after: float = 300.0  # self-alert: a file changes on disk, and nothing is read from it for this long
+    failing_after: float = 600.0  # self-alert: a notifier fails to deliver for this long
+
+
+Loader = Callable[[], tuple[RuleSet, RunOptions]]
+
+
+@dataclass
+class _Notifier:
+    """A notifier as configured now: what identifies its configuration (secrets resolved), where it sends."""
+
+    fingerprint: tuple[Any, ...]
+    destination: Destination
+    policy: DeliveryPolicy
+    foldable: bool
 
 
 class Daemon:
-    def __init__(self, ruleset: RuleSet, opts: RunOptions, console: TextIO) -> None:
+    def __init__(self, ruleset: RuleSet, opts: RunOptions, console: TextIO, reload: Loader | None = None) -> None:
         self.opts = opts
+        self.console = console
+        self.reload = reload  # the rules and options as they are now (SIGHUP)
         self.store = Store(opts.state_dir)  # first: a second instance stops here
         self.pipeline = Pipeline(ruleset)
         faults.install(self.pipeline.engine.runners)
@@ -67,20 +93,15 @@ class Daemon:
                 snapshot.load(self.pipeline, saved)
             except snapshot.SnapshotError as exc:
                 log.warning("%s: the rules' saved state cannot be read (%s): rules start afresh", self.store.path, exc)
-        read = replace(opts.read, ctx=self.pipeline.parse_context(opts.read.ctx))
-        self.follower = Follower(opts.logs, read, self.store, opts.follow)
-        self.destinations: dict[str, Destination] = {}
-        self.senders: list[Sender] = []
-        for name in sorted({n for rule in ruleset.rules for n in rule.notify}):
-            config = ruleset.notifiers[name]
-            destination, warning = destination_for(config, opts.environ, console)
-            if warning:
-                log.warning("%s", warning)
-            self.destinations[name] = destination
-            foldable = isinstance(destination, SlackDestination)  # not a Slack notifier falling back to the console
-            self.senders.append(Sender(destination, policy_for(config), self.store.connect(), foldable=foldable))
+        self.follower = self._follower(opts, self.pipeline)
+        self.notifiers: dict[str, _Notifier] = {}
+        self.senders: dict[str, Sender] = {}
+        self._retired: list[Sender] = []  # senders of notifiers a reload removed, finishing their attempt
+        self._use_notifiers(self._notifiers(ruleset, opts.environ, warn=True), start=False)
         self.wake = threading.Event()
         self.stop_requested = False  # set by SIGTERM / SIGINT
+        self.reload_requested = False  # set by SIGHUP
+        self.reload_error: str | None = None  # why the last reload was refused
         self.watcher = Watcher(self.wake)
         self.last_reconcile = time.monotonic()
         self.disk_full: str | None = None
@@ -94,9 +115,14 @@ class Daemon:
 
     # -- lifecycle
 
+    @property
+    def destinations(self) -> dict[str, Destination]:
+        return {name: n.destination for name, n in self.notifiers.items()}
+
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._stop)
+        signal.signal(signal.SIGHUP, self._hup)
         try:
             self._start()
             systemd.notify(f"READY=1\nSTATUS={self._status()}")
@@ -116,7 +142,7 @@ class Daemon:
         stale = max(3 * self.opts.period, 2 * (self.pinger.interval if self.pinger else 0), 5.0)
         if now - self.last_reconcile > stale:
             return f"the reader has not gone round for {now - self.last_reconcile:.0f} s"
-        for sender in self.senders:
+        for sender in self.senders.values():
             if not sender.is_alive():
                 return f"the sender of {sender.destination.name} has stopped"
             limit = sender.policy.timeout + POLL + stale
@@ -130,8 +156,9 @@ class Daemon:
             return f"state disk full: reading paused ({self.disk_full})"
         files = len(self.follower.tails)
         text = f"following {files} file(s), {self.follower.behind()} bytes behind; outbox {self.store.depth()} to send"
-        dead = [s.destination.name for s in self.senders if s.degraded]
-        return text + (f"; degraded: dead letters for {', '.join(dead)}" if dead else "")
+        dead = [s.destination.name for s in self.senders.values() if s.degraded]
+        text += f"; degraded: dead letters for {', '.join(dead)}" if dead else ""
+        return text + (f"; reload refused: {self.reload_error}" if self.reload_error else "")
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         # A signal handler runs in the main thread between two bytecodes, possibly while that thread holds
@@ -139,12 +166,15 @@ class Daemon:
         # loop sees it within `period` s.
         self.stop_requested = True
 
+    def _hup(self, signum: int, frame: FrameType | None) -> None:
+        self.reload_requested = True  # a plain flag, like _stop's; the loop reloads between two batches
+
     def _start(self) -> None:
         fresh = self.store.meta("started") is None
         for source in self.follower.sources():
             self.follower.attach(source, fresh)
         recovered = self.store.recover(
-            time.time(), max(p.policy.max_retry_after for p in self.senders) if self.senders else 0
+            time.time(), max((s.policy.max_retry_after for s in self.senders.values()), default=0)
         )
         if recovered:
             log.warning("%d message(s) were being sent when kong-tailer stopped: sending them again", recovered)
@@ -155,7 +185,7 @@ class Daemon:
                 self.store.set_meta("started", str(time.time()))
             except sqlite3.Error as exc:  # without it the next start would skip to the files' ends again
                 raise StateError(f"{self.store.path}: cannot write the state database: {exc}") from exc
-        for sender in self.senders:
+        for sender in self.senders.values():
             sender.start()
         self.watcher.update(self.follower.directories())
         if faults.active("stop_observer"):
@@ -163,13 +193,106 @@ class Daemon:
         names = ", ".join(self.follower.sources()) or "(no file yet)"
         log.info("following %s; state in %s", names, self.opts.state_dir)
 
+    def _follower(self, opts: RunOptions, pipeline: Pipeline) -> Follower:
+        read = replace(opts.read, ctx=pipeline.parse_context(opts.read.ctx))
+        return Follower(opts.logs, read, self.store, opts.follow)
+
+    def _notifiers(self, ruleset: RuleSet, environ: Mapping[str, str], warn: bool) -> dict[str, _Notifier]:
+        """The notifiers the rules use, with their secrets resolved (ConfigError when one cannot be); one
+        whose configuration is unchanged keeps its destination."""
+        out: dict[str, _Notifier] = {}
+        for name in sorted({n for rule in ruleset.rules for n in rule.notify}):
+            config = ruleset.notifiers[name]
+            fingerprint = _fingerprint(config, environ)
+            current = self.notifiers.get(name)
+            if current is not None and current.fingerprint == fingerprint:
+                out[name] = current
+                continue
+            destination, warning = destination_for(config, environ, self.console)
+            if warning and warn:
+                log.warning("%s", warning)
+            foldable = isinstance(destination, SlackDestination)  # not a Slack notifier falling back to the console
+            out[name] = _Notifier(fingerprint, destination, policy_for(config), foldable)
+        return out
+
+    def _use_notifiers(self, notifiers: dict[str, _Notifier], start: bool) -> None:
+        """Send through `notifiers` from now on: a sender per new notifier, the others' reconfigured, and
+        those no rule uses any more stopped (their queued messages stay in the outbox)."""
+        for name, n in notifiers.items():
+            sender = self.senders.get(name)
+            if sender is None:
+                sender = Sender(n.destination, n.policy, self.store.connect(), foldable=n.foldable)
+                self.senders[name] = sender
+                if start:
+                    sender.start()
+            elif n is not self.notifiers.get(name):
+                sender.reconfigure(n.destination, n.policy, n.foldable)
+        for name in [n for n in self.senders if n not in notifiers]:
+            sender = self.senders.pop(name)
+            sender.stop()
+            self._retired.append(sender)
+            waiting = self.store.depth(name)
+            if waiting:
+                log.warning(
+                    "notifier %r is no longer used by any rule: %d message(s) for it stay in the outbox, and go "
+                    "out if a rule uses it again",
+                    name,
+                    waiting,
+                )
+        self.notifiers = notifiers
+
+    def _reload(self) -> None:
+        """SIGHUP: load and check everything new, then swap; a set that fails any check changes nothing."""
+        systemd.notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}\nSTATUS=reloading")
+        try:
+            if self.reload is None:
+                raise TailerError("this daemon was started without a way to read its configuration again")
+            ruleset, opts = self.reload()
+            pipeline = Pipeline(ruleset)
+            snapshot.load(pipeline, snapshot.dump(self.pipeline))  # windows, snooze digests, groups, budgets
+            notifiers = self._notifiers(ruleset, opts.environ, warn=True)
+            if not self._commit([]):  # the follower is rebuilt from the positions saved now
+                raise TailerError("the state disk refuses writes")
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, TailerError) else f"{type(exc).__name__}: {exc}"
+            self.reload_error = reason
+            log.error("reload refused, the running rules and configuration go on: %s", reason)
+            systemd.notify(f"READY=1\nSTATUS={self._status()}")
+            return
+        for what, old, new in (
+            ("state_dir", self.opts.state_dir, opts.state_dir),
+            ("metrics", self.opts.metrics, opts.metrics),
+        ):
+            if old != new:
+                log.warning("%s changed from %s to %s: that takes a restart; kept as it was", what, old, new)
+        opts = replace(opts, state_dir=self.opts.state_dir, metrics=self.opts.metrics)
+        known = set(self.follower.known_sources)
+        self.follower.close()
+        self.pipeline, self.opts = pipeline, opts
+        faults.install(pipeline.engine.runners)
+        self.follower = self._follower(opts, pipeline)
+        for source in self.follower.sources():
+            self.follower.attach(source, fresh=source not in known)
+        self._use_notifiers(notifiers, start=True)
+        self.watcher.update(self.follower.directories())
+        self.reload_error = None
+        log.info(
+            "reloaded: %d rule(s) from %s, notifiers %s; following %s",
+            len(ruleset.rules),
+            ", ".join(ruleset.files) or "(no file)",
+            ", ".join(notifiers) or "(none)",
+            ", ".join(self.follower.sources()) or "(no file yet)",
+        )
+        systemd.notify(f"READY=1\nSTATUS={self._status()}")
+
     def _shutdown(self) -> None:
         if self.pinger is not None:
             self.pinger.stop()
         self.watcher.stop()
-        for sender in self.senders:
+        senders = [*self.senders.values(), *self._retired]
+        for sender in senders:
             sender.stop()
-        for sender in self.senders:
+        for sender in senders:
             if sender.is_alive():
                 sender.join(timeout=15)
         self.follower.close()
@@ -221,8 +344,12 @@ class Daemon:
             if due and self._commit(pending):
                 pending, progress, last_commit = [], 0, now
                 faults.point("after_commit")
-                for sender in self.senders:
+                for sender in self.senders.values():
                     sender.wake.set()
+            if self.reload_requested and not pending:
+                self.reload_requested = False
+                self._reload()
+                continue
             if self.systemd and now - self._status_at >= 1.0:
                 self._status_at = now
                 systemd.notify(f"STATUS={self._status()}")
@@ -300,3 +427,9 @@ class Daemon:
     def _disk_pause(self) -> float:
         self._disk_tries += 1
         return min(30.0, 0.5 * 2.0 ** min(self._disk_tries, 10))
+
+
+def _fingerprint(config: NotifierConfig, environ: Mapping[str, str]) -> tuple[Any, ...]:
+    """What makes a notifier's deliveries what they are: its settings and its secrets as they resolve now."""
+    secrets = tuple(secret_option(config, what, environ) for what in ("url", "secret") if config.type != "console")
+    return (config.type, config.rate, config.burst, repr(sorted(config.options.items())), secrets)

@@ -53,6 +53,14 @@ class Sender(threading.Thread):
         self._bucket = TokenBucket(policy.rate, policy.burst) if policy.rate else None
         self._rng = random.Random()
 
+    def reconfigure(self, destination: Destination, policy: DeliveryPolicy, foldable: bool) -> None:
+        """A reload changed this notifier: the next attempt goes through `destination`, under `policy`.
+        (Payloads are rendered when queued, so what is queued is sent as it was rendered.)"""
+        if (policy.rate, policy.burst) != (self.policy.rate, self.policy.burst):
+            self._bucket = TokenBucket(policy.rate, policy.burst) if policy.rate else None
+        self.destination, self.policy, self.foldable = destination, policy, foldable
+        self.wake.set()
+
     def stop(self) -> None:
         self.stopping.set()
         self.wake.set()

@@ -96,7 +96,9 @@ def load(pipeline: Pipeline, data: bytes) -> None:
         if name in state["budgets"]:
             saved = state["budgets"][name]
             saved["_backlog"] = [a for a in saved.get("_backlog", []) if a.rule is not None]
+            configured = budget._bucket
             _restore(budget, saved)
+            budget.restored(configured)  # the notifier's rate may have changed since
 
 
 def rule_named(name: str) -> Rule | None:

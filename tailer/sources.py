@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
+from tailer.config import host_name, resolve_zone
 from tailer.errors import InputError
 from tailer.events import Event
 from tailer.lines import DEFAULT_MAX_LINE, Chunk, LineBuffer, origin
 from tailer.parse import ParseContext, detect_format, make_parser
-from tailer.parse.accesslog import BUILTIN, LogFormat
+from tailer.parse.accesslog import BUILTIN, LogFormat, compile_log_format
 
 READ_SIZE = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -65,6 +66,15 @@ class ReadOptions:
     ctx: ParseContext  # `file` is filled in per file
     log_formats: tuple[LogFormat, ...] = BUILTIN
     max_line: int = DEFAULT_MAX_LINE
+
+
+def read_options(
+    fmt: str, zone: str | None, host: str | None, log_formats: tuple[str, ...], max_line: int, emit_all: bool = False
+) -> ReadOptions:
+    """ReadOptions from the reading settings as given (ConfigError for a bad zone or log_format)."""
+    ctx = ParseContext("", host or host_name(), resolve_zone(zone), emit_all)
+    formats = tuple(compile_log_format(f, f"--log-format #{i}") for i, f in enumerate(log_formats, 1))
+    return ReadOptions(fmt, ctx, formats + BUILTIN, max_line)
 
 
 class FileEvents:

@@ -12,6 +12,12 @@ and `kong-tailer outbox`: what waits to be sent, and dead letters sent again.
     host = "gw-1"               # default: this machine's name
     log_format = ["..."]        # custom nginx log_format strings for access logs
     max_line = 262144
+    metrics = "127.0.0.1:9464"  # a Prometheus endpoint (off when not set)
+    stall_after = "5m"          # self-alert: a file changes but nothing is read from it
+    failing_after = "10m"       # self-alert: a notifier fails to deliver
+
+On SIGHUP the daemon calls `setup(settings_now(...))` again: the file is read anew, the flags given still
+override it, and the rules are loaded and checked before anything running is replaced.
 """
 
 from __future__ import annotations
@@ -19,12 +25,20 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+import click
+from click.core import ParameterSource
 
 from tailer.errors import ConfigError
 from tailer.rules.load import duration
 
+if TYPE_CHECKING:
+    from tailer.daemon import RunOptions
+    from tailer.rules.model import RuleSet
+
 DEFAULT_STATE_DIR = "/var/lib/kong-tailer"
+DEFAULT_RULES = "/etc/kong-tailer/rules"
 
 # TOML key → (command parameter, expected type)
 SETTINGS: dict[str, tuple[str, type | tuple[type, ...]]] = {
@@ -38,7 +52,11 @@ SETTINGS: dict[str, tuple[str, type | tuple[type, ...]]] = {
     "host": ("host", str),
     "log_format": ("log_formats", list),
     "max_line": ("max_line", int),
+    "metrics": ("metrics", (str, int)),
+    "stall_after": ("stall_after", (str, int, float)),
+    "failing_after": ("failing_after", (str, int, float)),
 }
+_DURATIONS = ("rotate_wait", "stall_after", "failing_after")
 
 
 def load_config(path: str) -> dict[str, Any]:
@@ -61,17 +79,83 @@ def load_config(path: str) -> dict[str, Any]:
             if not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{path}: {key} must be a list of strings")
             value = tuple(value)
-        if key == "rotate_wait":
+        if key in _DURATIONS or key == "metrics":
             value = str(value)
         out[param] = value
     return out
 
 
-def rotate_wait(text: str) -> float:
+def settings_now(ctx: click.Context, config: str | None) -> dict[str, Any]:
+    """The `run` command's settings as they are now: each flag given on the command line, else the
+    configuration file's value (the file read again), else the default."""
+    from_file = load_config(config) if config else {}
+    values: dict[str, Any] = {}
+    for param in ctx.command.params:
+        name = param.name
+        if name is None or not param.expose_value:
+            continue
+        if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+            values[name] = ctx.params[name]
+            continue
+        default = param.default if isinstance(param.default, str | int | float | tuple) else None  # click's UNSET
+        value = from_file.get(name, default)
+        try:
+            if value is None:
+                values[name] = () if getattr(param, "multiple", False) else None
+            else:
+                values[name] = param.type_cast_value(ctx, value)
+        except click.BadParameter as exc:
+            raise ConfigError(f"{config}: {name}: {exc.message}") from exc
+    return values
+
+
+def setup(values: Mapping[str, Any], environ: dict[str, str]) -> tuple[RuleSet, RunOptions]:
+    """The rules and the daemon's options from `run`'s settings, all checked (ConfigError, naming the file
+    and line, for the first mistake)."""
+    from tailer.daemon import RunOptions
+    from tailer.follow import Settings
+    from tailer.rules.load import load_rules
+    from tailer.sources import read_options
+
+    if not values["logs"]:
+        raise ConfigError("no log to follow: give --log PATH (or `logs` in the --config file)")
+    read = read_options(values["fmt"], values["zone"], values["host"], values["log_formats"], values["max_line"])
+    ruleset = load_rules(rules_dir(values["rules_dir"], environ), ())
+    settings = Settings(start_at_end=values["start_at"] == "end", rotate_wait=seconds("rotate_wait", values))
+    return ruleset, RunOptions(
+        list(values["logs"]),
+        state_dir(values["state_dir"], environ),
+        read,
+        settings,
+        environ=environ,
+        metrics=metrics_address(values["metrics"]),
+        stall_after=seconds("stall_after", values),
+        failing_after=seconds("failing_after", values),
+    )
+
+
+def seconds(name: str, values: Mapping[str, Any]) -> float:
+    text = values[name]
     try:
-        return duration(text)
+        return duration(str(text))
     except ValueError as exc:
-        raise ConfigError(f"rotate_wait {text!r}: {exc}") from exc
+        raise ConfigError(f"{name} {text!r}: {exc}") from exc
+
+
+def metrics_address(text: str | None) -> tuple[str, int] | None:
+    """ "9464", ":9464", "127.0.0.1:9464", "[::1]:9464" → (host, port); None: no endpoint."""
+    if text is None or text == "":
+        return None
+    host, _, port = str(text).rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"metrics {text!r}: expected [HOST:]PORT, such as 127.0.0.1:9464")
+    return host, int(port)
+
+
+def rules_dir(given: str | None, environ: Mapping[str, str]) -> str:
+    """--rules, else $KONG_TAILER_RULES, else /etc/kong-tailer/rules."""
+    return given or environ.get("KONG_TAILER_RULES") or DEFAULT_RULES
 
 
 def state_dir(given: str | None, environ: Mapping[str, str]) -> str:
