@@ -299,3 +299,64 @@ def outbox_retry(state_dir: str | None, keys: tuple[str, ...]) -> None:
 
     with _errors():
         sys.exit(retry_dead(default_state_dir(state_dir, os.environ), keys, sys.stdout))
+
+
+@main.group()
+def silence() -> None:
+    """Hold back a rule's alerts for a while (kept in the state directory; the daemon sees them within a
+    second, no reload). Silenced alerts are counted and kept, not sent."""
+
+
+@silence.command("add")
+@_state_dir_option
+@_rules_option
+@click.option("--rule", "rule", metavar="NAME", required=True, help="A rule name, or a glob such as 'upstream-*'.")
+@click.option("--when", metavar="EXPR", default=None, help="Only alerts whose event satisfies this condition.")
+@click.option("--for", "length", metavar="DURATION", required=True, help="How long: 30m, 2h, 1d...")
+@click.option("--comment", default="", help="Why; shown by `silence list` and in the message when it ends.")
+def silence_add(
+    state_dir: str | None, rules_dir: str | None, rule: str, when: str | None, length: str, comment: str
+) -> None:
+    """Silence a rule's alerts (or those matching --when) from now, for DURATION."""
+    from tailer.commands import silence as command
+    from tailer.commands.run import state_dir as default_state_dir
+
+    with _errors():
+        directory = default_state_dir(state_dir, os.environ)
+        sys.exit(command.add(directory, _rules_dir(rules_dir), rule, when, length, comment, sys.stdout, sys.stderr))
+
+
+@silence.command("list")
+@_state_dir_option
+@click.option("--all", "everything", is_flag=True, help="Also the silences that have ended.")
+def silence_list(state_dir: str | None, everything: bool) -> None:
+    """The silences in force (or all), with the alerts each has held back."""
+    from tailer.commands import silence as command
+    from tailer.commands.run import state_dir as default_state_dir
+
+    with _errors():
+        sys.exit(command.listing(default_state_dir(state_dir, os.environ), everything, sys.stdout))
+
+
+@silence.command("show")
+@_state_dir_option
+@click.argument("silence_id", type=int, metavar="ID")
+def silence_show(state_dir: str | None, silence_id: int) -> None:
+    """The alerts silence ID held back."""
+    from tailer.commands import silence as command
+    from tailer.commands.run import state_dir as default_state_dir
+
+    with _errors():
+        sys.exit(command.show(default_state_dir(state_dir, os.environ), silence_id, sys.stdout))
+
+
+@silence.command("expire")
+@_state_dir_option
+@click.argument("silence_id", type=int, metavar="ID")
+def silence_expire(state_dir: str | None, silence_id: int) -> None:
+    """End silence ID now."""
+    from tailer.commands import silence as command
+    from tailer.commands.run import state_dir as default_state_dir
+
+    with _errors():
+        sys.exit(command.expire(default_state_dir(state_dir, os.environ), silence_id, sys.stdout))

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from types import FrameType
 from typing import Any, TextIO
 
-from tailer import faults, snapshot, systemd
+from tailer import faults, notices, silence, snapshot, systemd
 from tailer.alerts import Message
 from tailer.errors import TailerError
 from tailer.follow import Follower, Settings
@@ -39,7 +39,7 @@ from tailer.pipeline import Pipeline, failure_key
 from tailer.rules.model import NotifierConfig, RuleSet
 from tailer.sender import POLL, Sender
 from tailer.sources import ReadOptions
-from tailer.state import StateError, Store
+from tailer.state import Held, StateError, Store
 from tailer.watch import Watcher
 
 log = logging.getLogger("tailer.daemon")
@@ -47,6 +47,7 @@ log = logging.getLogger("tailer.daemon")
 PRUNE_AFTER = 7 * 86400.0  # seconds a sent message's key is kept
 BUSY_AFTER = 3  # rounds in a row that read lines, before polling instead of waking on each write
 IDLE_AFTER = 50  # rounds in a row that read nothing, before waking on each write again
+SILENCES_EVERY = 1.0  # seconds between two looks at the silences in the state database
 
 
 @dataclass
@@ -102,6 +103,11 @@ class Daemon:
         self.stop_requested = False  # set by SIGTERM / SIGINT
         self.reload_requested = False  # set by SIGHUP
         self.reload_error: str | None = None  # why the last reload was refused
+        self._silences: tuple[tuple[Any, ...], ...] = ()  # the silences in force, as last read
+        self._silences_at = 0.0
+        self._silence_error = False
+        self._held: list[Held] = []  # alerts silences held back, to count with the next batch
+        self._noticed: set[int] = set()  # silences whose end is queued to be told
         self.watcher = Watcher(self.wake)
         self.last_reconcile = time.monotonic()
         self.disk_full: str | None = None
@@ -266,6 +272,7 @@ class Daemon:
             if old != new:
                 log.warning("%s changed from %s to %s: that takes a restart; kept as it was", what, old, new)
         opts = replace(opts, state_dir=self.opts.state_dir, metrics=self.opts.metrics)
+        pipeline.silence = self.pipeline.silence
         known = set(self.follower.known_sources)
         self.follower.close()
         self.pipeline, self.opts = pipeline, opts
@@ -319,6 +326,8 @@ class Daemon:
                     retry_at = time.monotonic() + self._disk_pause()
                 continue
             faults.point("hang_in_reconcile")
+            if time.monotonic() - self._silences_at >= SILENCES_EVERY:
+                pending += self._check_silences()
             # The paths are looked at when a file was created, moved or deleted, and every `period`.
             look = self.watcher.structural.is_set() or time.monotonic() - last_look >= opts.period
             if look:
@@ -384,10 +393,57 @@ class Daemon:
             key = failure_key(rule, event)
             self._failed.append((key, f"(rule {rule})", event.raw, f"{type(exc).__name__}: {exc}"))
 
+    def _check_silences(self) -> list[Message]:
+        """Read the silences again: those in force hold alerts back from now on; those that ended having
+        held something back are told to their rules' notifiers (the messages returned)."""
+        self._silences_at = time.monotonic()
+        now = time.time()
+        try:
+            current = silence.listing(self.store.db, since=now)
+            ended = silence.ended_unnoticed(self.store.db, now)
+        except sqlite3.Error as exc:
+            if not self._silence_error:
+                log.error("%s: cannot read the silences (%s): the last ones read stay in force", self.store.path, exc)
+            self._silence_error = True
+            return []
+        self._silence_error = False
+        in_force = [s for s in current if s.in_force(now)]
+        seen = tuple((s.id, s.rule, s.when, s.ends_at) for s in in_force)
+        if seen != self._silences:
+            before = {x[0] for x in self._silences}
+            for s in in_force:
+                if s.id not in before:
+                    log.info("silence %d in force until %s: %s", s.id, silence.when_text(s.ends_at), s.describe())
+            for gone in before - {s.id for s in in_force}:
+                log.info("silence %d has ended", gone)
+            self._silences = seen
+            self.pipeline.silence = silence.Matcher(in_force).match if in_force else None
+        out: list[Message] = []
+        for s, rules in ended:
+            if s.id in self._noticed:
+                continue
+            names = {n for r in self.pipeline.ruleset.rules if r.name in rules for n in r.notify}
+            self._noticed.add(s.id)  # marked once the message is committed (or at once, with no notifier)
+            text = (
+                f"Silence {s.id} ({s.describe()}) ended {silence.when_text(s.ends_at)}: it held back {s.silenced} "
+                f"alert(s) of {', '.join(sorted(rules))}. See them with `kong-tailer silence show {s.id}`."
+            )
+            out += notices.notice(
+                names, f"silence-{s.id}-ended", "silence_ended", "Silence ended", text, now, self._host()
+            )
+        return out
+
+    def _host(self) -> str:
+        return self.opts.read.ctx.host
+
     def _commit(self, messages: list[Message]) -> bool:
         """Save a batch; False (and the batch kept by the caller) when the state disk refuses it."""
         rows = [(m.key, m.notifier, self.destinations[m.notifier].render(m)) for m in messages]
         failed = self._failed
+        held = self._held
+        for silence_id, alert in self.pipeline.held:
+            held.append(Held(silence_id, alert.rule.name, alert.key, alert.time.timestamp(), silence.held_text(alert)))
+        self.pipeline.held.clear()
         try:
             state = snapshot.dump(self.pipeline)
         except Exception as exc:  # a value that cannot be saved: the rules' state of the last save stands
@@ -401,9 +457,13 @@ class Daemon:
             self._snapshot_failed = True
         try:
             now = time.time()
-            self.store.commit(rows, self.follower.positions_now(), state, now=now, failed=failed)
+            self.store.commit(rows, self.follower.positions_now(), state, now=now, failed=failed, held=held)
             self.follower.done.clear()
             failed.clear()
+            held.clear()
+            for silence_id in self._noticed:
+                silence.mark_noticed(self.store.db, silence_id)
+            self._noticed.clear()
         except sqlite3.OperationalError as exc:  # SQLITE_FULL, an I/O error: nothing was written
             first = self.disk_full is None
             self.disk_full = str(exc)

@@ -2,13 +2,14 @@
 
 Both drivers use it: `replay` feeds it the events of whole files, the daemon those of the lines it just read.
 It is pure: time is the events' time; `advance(t)` lets the daemon move time on when no event comes.
+The daemon may set `silence` (tailer.silence): alerts it holds back go to `held` instead of the budgets.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from tailer.alerts import Alert, Message
@@ -28,6 +29,8 @@ class Pipeline:
         self.engine = Engine(ruleset.rules)
         used = sorted({n for rule in ruleset.rules for n in rule.notify})
         self.budgets = {n: Budget(n, ruleset.notifiers[n].rate, ruleset.notifiers[n].burst) for n in used}
+        self.silence: Callable[[Alert], int | None] | None = None  # the id of the silence holding an alert back
+        self.held: list[tuple[int, Alert]] = []  # alerts silences held back, for the caller to take
 
     @property
     def needs_tallies(self) -> bool:
@@ -77,7 +80,13 @@ class Pipeline:
 
     def _route(self, alerts: Iterable[Alert], now: float | None) -> list[Message]:
         out: list[Message] = []
+        silence = self.silence
         for alert in alerts:
+            if silence is not None:
+                held = silence(alert)
+                if held is not None:
+                    self.held.append((held, alert))
+                    continue
             t = alert.time.timestamp()
             for name in alert.rule.notify:
                 out.extend(self.budgets[name].offer(alert, t))

@@ -3,6 +3,7 @@
     outbox       every message to send, rendered once: pending → sending → sent | dead
     generation   per generation of a followed file (known by its first line): where reading resumes
     snapshot     the rules' state (windows, snooze digests, groups, budgets) as of the last batch
+    silence      silences (`kong-tailer silence`), and in `silenced` the alerts they held back
     meta         schema_version, and `started` once the daemon has run here
 
 `Store.commit()` writes a batch's messages, the generations' positions and the rules' snapshot in one
@@ -68,6 +69,26 @@ CREATE TABLE IF NOT EXISTS generation (
     UNIQUE (source, origin)
 );
 CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS silence (                -- `kong-tailer silence add` (tailer.silence)
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    rule TEXT NOT NULL,                             -- a rule name or a glob of rule names
+    condition TEXT,                                 -- a `when` condition on the alert's event
+    comment TEXT NOT NULL DEFAULT '',
+    created_by TEXT NOT NULL DEFAULT '',
+    starts_at REAL NOT NULL,                        -- wall-clock seconds
+    ends_at REAL NOT NULL,
+    silenced INTEGER NOT NULL DEFAULT 0,            -- alerts held back
+    noticed INTEGER NOT NULL DEFAULT 0              -- its end was told to the notifiers
+);
+CREATE TABLE IF NOT EXISTS silenced (               -- alerts a silence held back
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    silence INTEGER NOT NULL,
+    rule TEXT NOT NULL,
+    key TEXT NOT NULL,
+    time REAL NOT NULL,                             -- the alert's log time
+    text TEXT,                                      -- kept for the first KEEP_HELD of a silence
+    UNIQUE (silence, key)
+);
 """
 
 
@@ -89,6 +110,20 @@ class Row:
     created_at: float
     last_error: str | None
     first_attempt: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """An alert a silence held back (tailer.silence): what `silence show` prints."""
+
+    silence: int
+    rule: str
+    key: str
+    time: float  # the alert's (log) time
+    text: str | None  # None past the first KEEP_HELD of a silence
+
+
+KEEP_HELD = 1000  # silenced alerts kept with their text, per silence; the others are only counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,12 +152,32 @@ def connect(directory: str) -> sqlite3.Connection:
 
 
 def open_outbox(directory: str) -> Outbox:
-    """The outbox of a state directory, for a command run beside the daemon (no lock taken)."""
-    if not os.path.exists(os.path.join(directory, DATABASE)):
+    """The outbox of a state directory, for a command run beside the daemon (no lock taken). Run as root on
+    a directory that belongs to another user (the service's), the command becomes that user first: files
+    SQLite makes beside the database (its WAL) must stay the service's."""
+    path = os.path.join(directory, DATABASE)
+    if not os.path.exists(path):
         raise StateError(f"{directory}: no state database here (has `kong-tailer run` used this --state-dir?)")
-    outbox = Outbox(connect(directory), os.path.join(directory, DATABASE))
+    _act_as_owner(path)
+    outbox = Outbox(connect(directory), path)
     outbox.check()
+    try:
+        outbox.db.executescript(_SCHEMA)  # tables added since it was made (the daemon adds them too)
+    except sqlite3.Error as exc:
+        raise StateError(f"{path}: cannot write the state database: {exc}") from exc
     return outbox
+
+
+def _act_as_owner(path: str) -> None:
+    st = os.stat(path)
+    if os.geteuid() != 0 or st.st_uid == 0:
+        return
+    try:
+        os.setgid(st.st_gid)
+        os.setgroups([])
+        os.setuid(st.st_uid)
+    except OSError as exc:
+        raise StateError(f"{path}: cannot act as its owner (uid {st.st_uid}): {exc.strerror}") from exc
 
 
 class Outbox:
@@ -302,11 +357,13 @@ class Store(Outbox):
         *,
         now: float,
         failed: Iterable[tuple[str, str, str, str]] = (),
+        held: Iterable[Held] = (),
     ) -> int:
         """Queue (key, notifier, payload) messages, move the generations' positions and replace the rules'
         snapshot, in one transaction; the number of messages that were new (a key already queued is a
         replay of the same bytes, ignored). `failed` (key, "(rule NAME)", log entry, error): entries a rule
-        failed on, kept as dead letters to look at. On any error nothing is written."""
+        failed on, kept as dead letters to look at. `held`: alerts silences held back, to count. On any error
+        nothing is written."""
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -343,6 +400,7 @@ class Store(Outbox):
                         now,
                     ),
                 )
+            _record_held(db, held)
             if snapshot is not None:
                 db.execute("INSERT OR REPLACE INTO snapshot VALUES (1, ?)", (snapshot,))
             db.execute("COMMIT")
@@ -376,6 +434,19 @@ class Store(Outbox):
     def snapshot(self) -> bytes | None:
         row = self.db.execute("SELECT data FROM snapshot WHERE id = 1").fetchone()
         return None if row is None else bytes(row[0])
+
+
+def _record_held(db: sqlite3.Connection, held: Iterable[Held]) -> None:
+    """Count alerts held back by silences; a key already counted (the same bytes read again) is not."""
+    for h in held:
+        cur = db.execute(
+            "INSERT INTO silenced (silence, rule, key, time, text) "
+            "SELECT ?, ?, ?, ?, CASE WHEN silenced < ? THEN ? END FROM silence WHERE id = ? "
+            "ON CONFLICT (silence, key) DO NOTHING",
+            (h.silence, h.rule, h.key, h.time, KEEP_HELD, h.text, h.silence),
+        )
+        if cur.rowcount:
+            db.execute("UPDATE silence SET silenced = silenced + 1 WHERE id = ?", (h.silence,))
 
 
 def _unusable(path: str, exc: Exception) -> StateError:
