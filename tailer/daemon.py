@@ -19,17 +19,19 @@ one goes on.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import signal
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import FrameType
 from typing import Any, TextIO
 
-from tailer import faults, notices, silence, snapshot, systemd
+from tailer import faults, metrics, notices, selfcheck, silence, snapshot, systemd
 from tailer.alerts import Message
 from tailer.errors import TailerError
 from tailer.follow import Follower, Settings
@@ -48,6 +50,8 @@ PRUNE_AFTER = 7 * 86400.0  # seconds a sent message's key is kept
 BUSY_AFTER = 3  # rounds in a row that read lines, before polling instead of waking on each write
 IDLE_AFTER = 50  # rounds in a row that read nothing, before waking on each write again
 SILENCES_EVERY = 1.0  # seconds between two looks at the silences in the state database
+SELF_CHECK_EVERY = 5.0  # seconds between two self-checks (tailer.selfcheck)
+PUBLISH_EVERY = 1.0  # seconds between two updates of the metrics' numbers
 
 
 @dataclass
@@ -108,6 +112,15 @@ class Daemon:
         self._silence_error = False
         self._held: list[Held] = []  # alerts silences held back, to count with the next batch
         self._noticed: set[int] = set()  # silences whose end is queued to be told
+        # for the metrics: counts the pipeline does not keep, and those of pipelines a reload replaced
+        self.event_counts: Counter[tuple[str, str]] = Counter()  # (source, kind) → events
+        self.silenced_by_rule: Counter[str] = Counter()
+        self.reloads: Counter[str] = Counter(done=0, refused=0)
+        self._stats_before: dict[str, Counter[str]] = {}
+        self.checks = selfcheck.Checks()
+        self._checked_at = time.monotonic()
+        self._published_at = 0.0
+        self.endpoint = metrics.Endpoint(opts.metrics, opts.state_dir) if opts.metrics else None
         self.watcher = Watcher(self.wake)
         self.last_reconcile = time.monotonic()
         self.disk_full: str | None = None
@@ -164,6 +177,8 @@ class Daemon:
         text = f"following {files} file(s), {self.follower.behind()} bytes behind; outbox {self.store.depth()} to send"
         dead = [s.destination.name for s in self.senders.values() if s.degraded]
         text += f"; degraded: dead letters for {', '.join(dead)}" if dead else ""
+        problems = sorted(f"{check} {subject}" for check, subject in self.checks.open)
+        text += f"; problems: {', '.join(problems)}" if problems else ""
         return text + (f"; reload refused: {self.reload_error}" if self.reload_error else "")
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
@@ -262,6 +277,7 @@ class Daemon:
         except Exception as exc:
             reason = str(exc) if isinstance(exc, TailerError) else f"{type(exc).__name__}: {exc}"
             self.reload_error = reason
+            self.reloads["refused"] += 1
             log.error("reload refused, the running rules and configuration go on: %s", reason)
             systemd.notify(f"READY=1\nSTATUS={self._status()}")
             return
@@ -273,16 +289,20 @@ class Daemon:
                 log.warning("%s changed from %s to %s: that takes a restart; kept as it was", what, old, new)
         opts = replace(opts, state_dir=self.opts.state_dir, metrics=self.opts.metrics)
         pipeline.silence = self.pipeline.silence
-        known = set(self.follower.known_sources)
-        self.follower.close()
+        for rule, counts in self.pipeline.stats().items():
+            self._stats_before.setdefault(rule, Counter()).update(counts)
+        previous = self.follower
+        previous.close()
         self.pipeline, self.opts = pipeline, opts
         faults.install(pipeline.engine.runners)
         self.follower = self._follower(opts, pipeline)
+        self.follower.carry(previous)
         for source in self.follower.sources():
-            self.follower.attach(source, fresh=source not in known)
+            self.follower.attach(source, fresh=source not in previous.known_sources)
         self._use_notifiers(notifiers, start=True)
         self.watcher.update(self.follower.directories())
         self.reload_error = None
+        self.reloads["done"] += 1
         log.info(
             "reloaded: %d rule(s) from %s, notifiers %s; following %s",
             len(ruleset.rules),
@@ -295,6 +315,8 @@ class Daemon:
     def _shutdown(self) -> None:
         if self.pinger is not None:
             self.pinger.stop()
+        if self.endpoint is not None:
+            self.endpoint.close()
         self.watcher.stop()
         senders = [*self.senders.values(), *self._retired]
         for sender in senders:
@@ -339,6 +361,7 @@ class Daemon:
             for tail, events in read:
                 if events:
                     last_event = time.monotonic()
+                    self.event_counts.update([(tail.source, e.kind) for e in events])
                     self.pipeline.engine.origins[tail.source] = tail.origin or ""
                     pending += self.pipeline.feed(events)
                     self._note_failures()
@@ -359,6 +382,11 @@ class Daemon:
                 self.reload_requested = False
                 self._reload()
                 continue
+            if now - self._checked_at >= SELF_CHECK_EVERY:
+                pending += self._self_check()
+            if self.endpoint is not None and now - self._published_at >= PUBLISH_EVERY:
+                self._published_at = now
+                self.endpoint.publish(self._numbers())
             if self.systemd and now - self._status_at >= 1.0:
                 self._status_at = now
                 systemd.notify(f"STATUS={self._status()}")
@@ -433,6 +461,47 @@ class Daemon:
             )
         return out
 
+    def _self_check(self) -> list[Message]:
+        """Raise and resolve self-alerts: logged, in STATUS= and the metrics, and told to the notifiers (a
+        failing notifier is not told about itself)."""
+        self._checked_at = time.monotonic()
+        now = time.time()
+        problems = selfcheck.stalled(self.follower.written(), self.opts.stall_after)
+        problems += selfcheck.failing(
+            {n: s.failing_since for n, s in self.senders.items()}, now, self.opts.failing_after
+        )
+        started, ended = self.checks.update(problems)
+        out: list[Message] = []
+        for p, over in [(p, False) for p in started] + [(p, True) for p in ended]:
+            if over:
+                log.warning("resolved: %s %s", p.check, p.subject)
+            else:
+                log.error("self-check: %s", p.text)
+            names = [n for n in self.notifiers if not (p.check == "failing" and n == p.subject)]
+            key = f"self-{p.check}-{hashlib.sha256(p.subject.encode()).hexdigest()[:16]}-{int(now)}"
+            title = f"kong-tailer on {self._host()}: " + ("resolved" if over else "problem")
+            text = f"Resolved: {p.check} {p.subject}" if over else p.text
+            out += notices.notice(names, key, "recovered" if over else p.check, title, text, now, self._host())
+        return out
+
+    def _numbers(self) -> metrics.Numbers:
+        f = self.follower
+        stats = {rule: Counter(counts) for rule, counts in self._stats_before.items()}
+        for rule, counts in self.pipeline.stats().items():
+            stats.setdefault(rule, Counter()).update(counts)
+        return metrics.Numbers(
+            lines=dict(f.lines_read),
+            bytes=dict(f.bytes_read),
+            behind=dict(f.behind_by_source()),
+            read_at=dict(f.read_at),
+            events=dict(self.event_counts),
+            rules={rule: dict(counts) for rule, counts in stats.items()},
+            silenced=dict(self.silenced_by_rule),
+            notifiers={name: dict(sender.counts) for name, sender in self.senders.items()},
+            problems=sorted(self.checks.open),
+            reloads=dict(self.reloads),
+        )
+
     def _host(self) -> str:
         return self.opts.read.ctx.host
 
@@ -442,6 +511,7 @@ class Daemon:
         failed = self._failed
         held = self._held
         for silence_id, alert in self.pipeline.held:
+            self.silenced_by_rule[alert.rule.name] += 1
             held.append(Held(silence_id, alert.rule.name, alert.key, alert.time.timestamp(), silence.held_text(alert)))
         self.pipeline.held.clear()
         try:

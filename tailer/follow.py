@@ -34,6 +34,7 @@ import logging
 import os
 import stat
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -108,16 +109,17 @@ class Tail:
         """Bytes handed to the parser as complete lines."""
         return self.pos - self.lines.pending
 
-    def read(self, limit: int) -> tuple[list[Event], int]:
-        """Events from up to `limit` new bytes; and the number of bytes read."""
+    def read(self, limit: int) -> tuple[list[Event], int, int]:
+        """Events from up to `limit` new bytes; the number of bytes read, and of newlines among them."""
         out: list[Event] = []
-        total = 0
+        total = newlines = 0
         while total < limit:
             data = os.pread(self.fd, min(READ_SIZE, limit - total), self.pos)
             if not data:
                 break
             self.pos += len(data)
             total += len(data)
+            newlines += data.count(b"\n")
             if self.origin is None:
                 self.origin = origin(os.pread(self.fd, ORIGIN_BYTES, 0))
             for chunk in self.lines.push(data):
@@ -126,7 +128,7 @@ class Tail:
         if total:
             self.grew_at = time.monotonic()
             self.flushed = False
-        return out, total
+        return out, total, newlines
 
     def _note(self, chunk: Chunk) -> None:
         """Keep the last MARK_BYTES bytes read before the end of `chunk`, when they are known exactly."""
@@ -208,6 +210,12 @@ class Follower:
         self.known_sources: set[str] = set()
         self._reported: dict[str, float] = {}
         self._looked: dict[str, float] = {}  # source → wall-clock time of its last look
+        # per source, for metrics and self-checks: when bytes were last read (wall clock; the attach time
+        # until then), and how many bytes and lines were read
+        self.read_at: dict[str, float] = {}
+        self.started = time.time()
+        self.bytes_read: Counter[str] = Counter()
+        self.lines_read: Counter[str] = Counter()
 
     # -- which files
 
@@ -250,6 +258,7 @@ class Follower:
             if o is not None:
                 by_origin.setdefault(o, []).append(path)
         self.known_sources.add(source)
+        self.read_at.setdefault(source, time.time())
         for p in stored:
             found, tail = None, None
             for path in by_origin.get(p.origin, []) if p.origin else []:
@@ -369,11 +378,15 @@ class Follower:
         out: list[tuple[Tail, list[Event]]] = []
         for tail in list(self.tails):
             try:
-                events, n = tail.read(limit)
+                events, n, lines = tail.read(limit)
             except OSError as exc:
                 self._report(tail.path, f"cannot read {tail.path}: {exc.strerror or exc}")
                 continue
-            if not n:
+            if n:
+                self.read_at[tail.source] = time.time()
+                self.bytes_read[tail.source] += n
+                self.lines_read[tail.source] += lines
+            else:
                 if tail.rotated_at is not None and self._drained(tail, now):
                     events = tail.flush(partial=True)
                     self._finish(tail)
@@ -488,13 +501,34 @@ class Follower:
         """Some file being read is an access log (or holds request lines)."""
         return any(t.fmt not in (None, "error") for t in self.tails)
 
+    def carry(self, old: Follower) -> None:
+        """Go on with the counts and read times of the follower this one replaces (a reload)."""
+        self.read_at.update(old.read_at)
+        self.bytes_read.update(old.bytes_read)
+        self.lines_read.update(old.lines_read)
+        self.started = old.started
+
     def behind(self) -> int:
         """Bytes written but not yet read, over every generation."""
-        total = 0
+        return sum(self.behind_by_source().values())
+
+    def behind_by_source(self) -> Counter[str]:
+        out: Counter[str] = Counter()
         for tail in self.tails:
             with contextlib.suppress(OSError):
-                total += max(0, os.fstat(tail.fd).st_size - tail.pos)
-        return total
+                out[tail.source] += max(0, os.fstat(tail.fd).st_size - tail.pos)
+        return out
+
+    def written(self) -> dict[str, tuple[float, float]]:
+        """Per source whose file exists: (its modification time, when we last read from it), wall clock."""
+        out = {}
+        for source in sorted(self.known_sources | set(self.sources())):
+            try:
+                mtime = os.stat(source).st_mtime
+            except OSError:
+                continue
+            out[source] = (mtime, self.read_at.get(source, self.started))
+        return out
 
     def close(self) -> None:
         for tail in self.tails:

@@ -15,6 +15,7 @@ import random
 import sqlite3
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime
 
 from tailer import faults
@@ -50,6 +51,10 @@ class Sender(threading.Thread):
         self.beat = time.monotonic()  # the last time the loop went round (health)
         self.degraded: str | None = None  # the last dead letter's reason, until something is sent again
         self.unrecorded: tuple[list[Row], Decision] | None = None  # an outcome the outbox could not take yet
+        # Messages sent and dead, attempts retried and answered 429 (metrics). Every key is there from the
+        # start: another thread copies the counter, and only a new key could change its size under it.
+        self.counts: Counter[str] = Counter(sent=0, dead=0, retried=0, rate_limited=0)
+        self.failing_since: float | None = None  # wall clock: the first failed attempt since the last success
         self._bucket = TokenBucket(policy.rate, policy.burst) if policy.rate else None
         self._rng = random.Random()
 
@@ -128,15 +133,22 @@ class Sender(threading.Thread):
         name = self.destination.name
         outcome = decision.outcome
         keys = " ".join(r.key[:12] for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
+        if outcome.code == 429:
+            self.counts["rate_limited"] += 1
         if decision.action == "done":
             self.outbox.sent(rows, time.time())
-            self.degraded = None
+            self.degraded = self.failing_since = None
+            self.counts["sent"] += len(rows)
         elif decision.action == "wait":
             self.outbox.retry(rows, time.time() + decision.delay, outcome.reason)
+            self.counts["retried"] += 1
+            self.failing_since = self.failing_since or time.time()
             log.warning("%s: message %s: retry in %.1f s: %s", name, keys, decision.delay, outcome.reason)
         else:
             self.outbox.dead(rows, outcome.reason)
             self.degraded = outcome.reason
+            self.counts["dead"] += len(rows)
+            self.failing_since = self.failing_since or time.time()
             log.error(
                 "%s: message %s not delivered, kept as a dead letter (`kong-tailer outbox retry`): %s",
                 name,

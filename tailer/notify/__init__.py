@@ -10,7 +10,7 @@ deliver.py    delivery rules: rate per webhook, 429 pauses, retries with backoff
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 
@@ -22,6 +22,7 @@ class Outcome:
     status: Literal["sent", "retry", "dead"]
     reason: str = ""
     after: float | None = None
+    code: int | None = field(default=None, compare=False)  # the HTTP status of the answer, if any (metrics)
 
 
 SENT = Outcome("sent", "ok")

@@ -155,5 +155,5 @@ def classify_http(status: int, headers: Mapping[str, str], body: str, *, now: da
         return SENT
     reason = describe(status, body)
     if status in (408, 429) or status >= 500:
-        return Outcome("retry", reason, retry_after(header(headers, "retry-after"), now))
-    return Outcome("dead", reason)
+        return Outcome("retry", reason, retry_after(header(headers, "retry-after"), now), status)
+    return Outcome("dead", reason, code=status)

@@ -1,0 +1,68 @@
+"""Self-alerts: kong-tailer says when it cannot do its job, pure decisions over what the daemon observed.
+
+    stalled   a followed file was written more than `stall_after` s after the last time anything was read
+              from it: Kong is writing, we are not reading (an unreadable new file after rotation, a path
+              that names a file we do not have open...)
+    failing   a notifier's deliveries have failed (retried or dead) for `failing_after` s without a success
+
+A problem is raised once when it starts and resolved once when it ends (`Checks.update`); the daemon logs
+both, shows open problems in STATUS=, in the metrics, and tells the notifiers (never the failing one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    check: str  # stalled | failing
+    subject: str  # the file, or the notifier
+    text: str
+
+
+def stalled(files: Mapping[str, tuple[float, float]], after: float) -> list[Problem]:
+    """`files`: source → (its modification time, the last time we read from it), wall-clock seconds."""
+    out = []
+    for source, (mtime, read) in sorted(files.items()):
+        if mtime - read > after:
+            out.append(
+                Problem(
+                    "stalled",
+                    source,
+                    f"{source} is being written (last {mtime - read:.0f} s after our last read) but nothing is "
+                    "read from it: check that kong-tailer can read it (permissions after rotation?)",
+                )
+            )
+    return out
+
+
+def failing(since: Mapping[str, float | None], now: float, after: float) -> list[Problem]:
+    """`since`: notifier → when its deliveries started failing (None: they work)."""
+    out = []
+    for name, start in sorted(since.items()):
+        if start is not None and now - start > after:
+            out.append(
+                Problem(
+                    "failing",
+                    name,
+                    f"notifier '{name}' has not delivered for {now - start:.0f} s; its messages wait in the "
+                    "outbox (`kong-tailer outbox list`)",
+                )
+            )
+    return out
+
+
+class Checks:
+    """The problems open now; `update` says which started and which ended."""
+
+    def __init__(self) -> None:
+        self.open: dict[tuple[str, str], Problem] = {}
+
+    def update(self, problems: Iterable[Problem]) -> tuple[list[Problem], list[Problem]]:
+        now = {(p.check, p.subject): p for p in problems}
+        started = [p for k, p in now.items() if k not in self.open]
+        ended = [p for k, p in self.open.items() if k not in now]
+        self.open = now
+        return started, ended
