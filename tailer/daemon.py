@@ -51,6 +51,7 @@ BUSY_AFTER = 3  # rounds in a row that read lines, before polling instead of wak
 IDLE_AFTER = 50  # rounds in a row that read nothing, before waking on each write again
 SILENCES_EVERY = 1.0  # seconds between two looks at the silences in the state database
 SELF_CHECK_EVERY = 5.0  # seconds between two self-checks (tailer.selfcheck)
+NOTIFY_WAIT = 5.0  # seconds READY=1, RELOADING=1 and STOPPING=1 are tried while systemd's queue is full
 PUBLISH_EVERY = 1.0  # seconds between two updates of the metrics' numbers
 
 
@@ -123,6 +124,7 @@ class Daemon:
         self.endpoint = metrics.Endpoint(opts.metrics, opts.state_dir) if opts.metrics else None
         self.watcher = Watcher(self.wake)
         self.last_reconcile = time.monotonic()
+        self._watcher_ok = time.monotonic()  # the last time the file watcher was seen healthy
         self.disk_full: str | None = None
         self._failed: list[tuple[str, str, str, str]] = []  # entries rules failed on, to save as dead letters
         self.pinger: systemd.Pinger | None = None
@@ -144,14 +146,14 @@ class Daemon:
         signal.signal(signal.SIGHUP, self._hup)
         try:
             self._start()
-            systemd.notify(f"READY=1\nSTATUS={self._status()}")
+            systemd.notify(f"READY=1\nSTATUS={self._status()}", wait=NOTIFY_WAIT)
             interval = systemd.watchdog_interval()
             if interval is not None:
                 self.pinger = systemd.Pinger(interval, self.health)
                 self.pinger.start()
             self._loop()
         finally:
-            systemd.notify("STOPPING=1")
+            systemd.notify("STOPPING=1", wait=NOTIFY_WAIT)
             self._shutdown()
         return 0
 
@@ -159,14 +161,20 @@ class Daemon:
         """None when every stage is going round; else what is not (the watchdog pings stop)."""
         now = time.monotonic()
         stale = max(3 * self.opts.period, 2 * (self.pinger.interval if self.pinger else 0), 5.0)
+        # Each problem is said in words that stay the same while it lasts: the pinger logs it once.
         if now - self.last_reconcile > stale:
-            return f"the reader has not gone round for {now - self.last_reconcile:.0f} s"
+            return f"the reader has not gone round for over {stale:.0f} s"
+        problem = self.watcher.problem()
+        if problem is None:
+            self._watcher_ok = now
+        elif now - self._watcher_ok > stale:
+            return f"{problem} for over {stale:.0f} s"
         for sender in self.senders.values():
             if not sender.is_alive():
                 return f"the sender of {sender.destination.name} has stopped"
             limit = sender.policy.timeout + POLL + stale
             if now - sender.beat > limit:
-                return f"the sender of {sender.destination.name} has been stuck for {now - sender.beat:.0f} s"
+                return f"the sender of {sender.destination.name} has been stuck for over {limit:.0f} s"
         return None
 
     def _status(self) -> str:
@@ -264,7 +272,7 @@ class Daemon:
 
     def _reload(self) -> None:
         """SIGHUP: load and check everything new, then swap; a set that fails any check changes nothing."""
-        systemd.notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}\nSTATUS=reloading")
+        systemd.notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}\nSTATUS=reloading", wait=NOTIFY_WAIT)
         try:
             if self.reload is None:
                 raise TailerError("this daemon was started without a way to read its configuration again")
@@ -279,7 +287,7 @@ class Daemon:
             self.reload_error = reason
             self.reloads["refused"] += 1
             log.error("reload refused, the running rules and configuration go on: %s", reason)
-            systemd.notify(f"READY=1\nSTATUS={self._status()}")
+            systemd.notify(f"READY=1\nSTATUS={self._status()}", wait=NOTIFY_WAIT)
             return
         for what, old, new in (
             ("state_dir", self.opts.state_dir, opts.state_dir),
@@ -310,7 +318,7 @@ class Daemon:
             ", ".join(notifiers) or "(none)",
             ", ".join(self.follower.sources()) or "(no file yet)",
         )
-        systemd.notify(f"READY=1\nSTATUS={self._status()}")
+        systemd.notify(f"READY=1\nSTATUS={self._status()}", wait=NOTIFY_WAIT)
 
     def _shutdown(self) -> None:
         if self.pinger is not None:
@@ -372,7 +380,8 @@ class Daemon:
             faults.point("after_read")
             now = time.monotonic()
             done = self.follower.done
-            due = pending or done or self._failed or (progress and (now - last_commit >= opts.commit_every))
+            held = self.pipeline.held  # silenced alerts (time passing can make them, with no line read)
+            due = pending or done or self._failed or held or (progress and (now - last_commit >= opts.commit_every))
             if due and self._commit(pending):
                 pending, progress, last_commit = [], 0, now
                 faults.point("after_commit")

@@ -6,7 +6,9 @@ happens. The points are where a crash is most dangerous:
     after_commit             messages and positions committed, the sender not yet woken
     after_post_before_mark   Slack answered, the row not yet marked sent
     hang_in_reconcile        (hangs forever instead: the systemd watchdog must notice)
+    hang_in_send             (the sender hangs before a POST: the systemd watchdog must notice)
     stop_observer            (stops the file watcher once after start: it must be restarted)
+    watcher_dies             (the file watcher stops each time it is started: the watchdog must notice)
 
 KONG_TAILER_FAULT=raise:<text> makes every rule raise on an event whose raw text holds <text> (`install`).
 """

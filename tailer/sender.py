@@ -158,6 +158,7 @@ class Sender(threading.Thread):
         self.unrecorded = None
 
     def _send(self, payload: str) -> Outcome:
+        faults.point("hang_in_send")
         try:
             return self.destination.send(payload)
         except Exception as exc:  # a bug in a destination: a dead letter, not a dead sender

@@ -291,7 +291,13 @@ class Outbox:
         return cur.rowcount
 
     def prune(self, before: float) -> int:
-        """Forget messages sent before `before` (their keys only matter while their bytes may be re-read)."""
+        """Forget messages sent before `before` (their keys only matter while their bytes may be re-read), and
+        the keys of silenced alerts kept without their text, of silences that ended before `before` (their
+        count stays with the silence)."""
+        self.db.execute(
+            "DELETE FROM silenced WHERE text IS NULL AND silence IN (SELECT id FROM silence WHERE ends_at < ?)",
+            (before,),
+        )
         return self.db.execute("DELETE FROM outbox WHERE state = 'sent' AND sent_at < ?", (before,)).rowcount
 
 

@@ -14,26 +14,38 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 
 log = logging.getLogger("tailer.systemd")
 
 
-def notify(message: str, environ: Mapping[str, str] = os.environ) -> bool:
-    """Send `message` ("READY=1", "STATUS=...") to systemd; False when not run by it (or it is gone)."""
+def notify(message: str, environ: Mapping[str, str] = os.environ, wait: float = 0.0) -> bool:
+    """Send `message` ("READY=1", "STATUS=...") to systemd; False when not run by it (or it is gone).
+
+    The socket never blocks the caller: when systemd's queue is full (it is busy), the message is tried
+    again for up to `wait` seconds, then dropped. STATUS= and WATCHDOG=1 are sent again soon anyway; give
+    READY=1, RELOADING=1 and STOPPING=1 a `wait`."""
     address = environ.get("NOTIFY_SOCKET")
     if not address:
         return False
     if address[0] == "@":
         address = "\0" + address[1:]
+    deadline = time.monotonic() + wait
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK) as s:
             s.connect(address)
-            s.sendall(message.encode())
+            while True:
+                try:
+                    s.send(message.encode())
+                    return True
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.01)
     except OSError as exc:
         log.debug("cannot notify systemd at %s: %s", address, exc)
         return False
-    return True
 
 
 def watchdog_interval(environ: Mapping[str, str] = os.environ) -> float | None:

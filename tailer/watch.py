@@ -34,6 +34,8 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from tailer import faults
+
 log = logging.getLogger("tailer.watch")
 
 STRUCTURAL = [FileCreatedEvent, FileDeletedEvent, FileMovedEvent, DirCreatedEvent, DirDeletedEvent, DirMovedEvent]
@@ -91,6 +93,7 @@ class Watcher:
             if self.observer is not None:
                 log.warning("the file watcher stopped; starting it again")
             self._restart()
+        alive = {e.watch for e in self.observer.emitters if e.is_alive()}
         if eager != self.eager:
             for watch, _ in self.watches.values():
                 self._unschedule(watch)
@@ -103,10 +106,13 @@ class Watcher:
                 continue
             ident = (st.st_dev, st.st_ino)
             current = self.watches.get(directory)
-            if current is not None and current[1] == ident:
+            if current is not None and current[1] == ident and current[0] in alive:
                 continue
             if current is not None:
-                log.warning("%s was removed and made again: watching the new directory", directory)
+                if current[1] != ident:
+                    log.warning("%s was removed and made again: watching the new directory", directory)
+                else:
+                    log.warning("the watch on %s stopped; watching it again", directory)
                 self._unschedule(current[0])
             if not os.access(directory, os.R_OK | os.X_OK):
                 if directory not in self._failed:
@@ -135,6 +141,22 @@ class Watcher:
                 )
             self._unschedule(self.watches.pop(directory)[0])
 
+    def problem(self) -> str | None:
+        """What is wrong with the watcher now (None: nothing). `update` starts again what stopped, so a
+        problem that lasts means it cannot be started."""
+        observer = self.observer
+        if observer is None:
+            return None
+        if not observer.is_alive():
+            return "the file watcher has stopped"
+        try:  # called from the watchdog pinger's thread, while the reader may (un)schedule watches
+            alive = {e.watch for e in list(observer.emitters) if e.is_alive()}
+            watches = list(self.watches.items())
+        except RuntimeError:  # changed during the copy: looked at again on the next ping
+            return None
+        dead = sorted(d for d, (watch, _) in watches if watch not in alive)
+        return f"the file watcher's watch on {dead[0]} has stopped" if dead else None
+
     def stop(self) -> None:
         if self.observer is not None:
             self.observer.stop()
@@ -146,6 +168,9 @@ class Watcher:
         self.observer.daemon = True
         self.observer.start()
         self.watches.clear()
+        if faults.active("watcher_dies"):  # tests: a watcher that cannot be kept going
+            self.observer.stop()
+            self.observer.join()
 
     def _unschedule(self, watch: Any) -> None:
         with contextlib.suppress(KeyError, OSError):

@@ -72,22 +72,34 @@ def test_ready_status_pings_and_stopping(tmp_path: Path, systemd: tuple[FakeSyst
             d.close()
 
 
-def test_pings_stop_while_the_reader_hangs(tmp_path: Path, systemd: tuple[FakeSystemd, dict[str, str]]) -> None:
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        ("hang_in_reconcile", "the reader has not gone round"),
+        ("hang_in_send", "the sender of slack has been stuck"),
+        ("watcher_dies", "the file watcher has stopped"),
+    ],
+)
+def test_pings_stop_while_a_stage_hangs(
+    tmp_path: Path, systemd: tuple[FakeSystemd, dict[str, str]], fault: str, said: str
+) -> None:
     fake, env = systemd
-    d = Daemon(tmp_path, None, env={**env, "KONG_TAILER_FAULT": "hang_in_reconcile"})
-    try:
-        d.start(wait=False)
-        wait_until(lambda: fake.saw("READY=1"), what="READY=1")
-        d.wait_for_log("not telling systemd all is well: the reader has not gone round")
-        fake.poll()  # the pings sent before it was noticed
-        stopped = time.monotonic()
-        # Two ping intervals (0.5 s each) with no ping: the watchdog would now fire.
-        deadline = stopped + 1.0
-        while time.monotonic() < deadline:
-            assert fake.pings_after(stopped) == 0
-        assert d.proc is not None and d.proc.poll() is None  # hung, not dead: systemd is the one to act
-    finally:
-        d.close()
+    with Receiver() as rx:
+        d = Daemon(tmp_path, rx.url, env={**env, "KONG_TAILER_FAULT": fault})
+        try:
+            d.write(entry(1))  # something to send: the sender's POST is where it hangs
+            d.start(wait=False)
+            wait_until(lambda: fake.saw("READY=1"), what="READY=1")
+            d.wait_for_log(f"not telling systemd all is well: {said}")
+            fake.poll()  # the pings sent before it was noticed
+            stopped = time.monotonic()
+            # Two ping intervals (0.5 s each) with no ping: the watchdog would now fire.
+            deadline = stopped + 1.0
+            while time.monotonic() < deadline:
+                assert fake.pings_after(stopped) == 0
+            assert d.proc is not None and d.proc.poll() is None  # hung, not dead: systemd is the one to act
+        finally:
+            d.close()
 
 
 def test_a_file_watcher_that_stopped_is_started_again(

@@ -12,7 +12,7 @@ from tailer import silence
 from tailer.errors import ConfigError, TailerError
 from tailer.notify.summary import controls
 from tailer.rules.load import duration, load_rules
-from tailer.state import open_outbox
+from tailer.state import KEEP_HELD, open_outbox
 
 
 def add(
@@ -37,7 +37,7 @@ def add(
         s = silence.add(outbox.db, rule, when, seconds, comment, _who(), time.time())
     finally:
         outbox.close()
-    out.write(f"silence {s.id} in force until {silence.when_text(s.ends_at)}: {s.describe()}\n")
+    out.write(f"silence {s.id} in force until {silence.when_text(s.ends_at)}: {controls(s.describe())}\n")
     return 0
 
 
@@ -57,7 +57,7 @@ def listing(directory: str, everything: bool, out: TextIO) -> int:
             state = f"starts {silence.when_text(s.starts_at)}"
         else:
             state = f"ended {silence.when_text(s.ends_at)}"
-        by = f", by {s.created_by}" if s.created_by else ""
+        by = f", by {controls(s.created_by)}" if s.created_by else ""
         out.write(f"{s.id}  {state}: {controls(s.describe())}; held back {s.silenced} alert(s){by}\n")
     return 0
 
@@ -75,7 +75,7 @@ def show(directory: str, silence_id: int, out: TextIO) -> int:
     s = found[0]
     out.write(f"silence {s.id}: {controls(s.describe())}; held back {s.silenced} alert(s)\n")
     for h in held:
-        text = h.text if h.text is not None else "(text not kept: past the first 1000)"
+        text = h.text if h.text is not None else f"(text not kept: past the first {KEEP_HELD})"
         out.write(f"{silence.when_text(h.time)}  {h.rule}  key {h.key[:12]}  {controls(text)}\n")
     return 0
 
