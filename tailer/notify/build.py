@@ -7,6 +7,7 @@ warning: on a new host the alerts are seen before Slack is set up.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TextIO
 
@@ -32,9 +33,22 @@ def policy_for(config: NotifierConfig) -> DeliveryPolicy:
     return DeliveryPolicy(rate=config.rate, burst=config.burst, **knobs)
 
 
+BUILTIN_CREDENTIAL = "slack-webhook"  # systemd/kong-tailer.service: LoadCredential=slack-webhook:...
+
+
 def secret_option(config: NotifierConfig, what: str, environ: Mapping[str, str]) -> str | None:
-    """The `url` (or `secret`) of a notifier from its file, credential, environment variable or literal."""
+    """The `url` (or `secret`) of a notifier from its file, credential, environment variable or literal.
+    The built-in `slack` notifier also reads the unit's `slack-webhook` credential, when there is one."""
     o = config.options
+    directory = environ.get("CREDENTIALS_DIRECTORY")
+    if (
+        config.file == "(built in)"
+        and what == "url"
+        and not environ.get(o.get("url_env", ""))
+        and directory
+        and os.path.exists(os.path.join(directory, BUILTIN_CREDENTIAL))
+    ):
+        o = {**o, "url_credential": BUILTIN_CREDENTIAL}
     return resolve_secret(
         f"notifier '{config.name}' {what}",
         value=o.get(what),
