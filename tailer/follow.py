@@ -99,6 +99,8 @@ class Tail:
     copy: bool = False  # reading the rest of a truncated generation from its copy
     mark: tuple[int, str] = (0, "")  # (emitted, marker) as last saved
     opened: float = field(default_factory=time.time)  # wall clock
+    # While the origin is not known: the bytes read (from 0, the start of a first line not yet complete).
+    _head: bytes = b""
     # The bytes just before `_before_end`, as they were read (the marker is made from them, not from the
     # file as it is when saved: it may have been truncated since).
     _before: bytes | None = None
@@ -121,6 +123,7 @@ class Tail:
             total += len(data)
             newlines += data.count(b"\n")
             if self.origin is None:
+                self._head = (self._head + data)[:ORIGIN_BYTES]
                 self.origin = origin(os.pread(self.fd, ORIGIN_BYTES, 0))
             for chunk in self.lines.push(data):
                 self._note(chunk)
@@ -424,16 +427,18 @@ class Follower:
 
     def _check_content(self, tail: Tail) -> None:
         """copytruncate, or a rewrite in place: the file is shorter than what was read, starts with another
-        line, or differs before the last saved position. Through the open fd: the path is not opened (that
-        would be a file event of our own)."""
+        line (or, its first line not read whole yet, with other bytes than those read), or differs before the
+        last saved position. Through the open fd: the path is not opened (that would be a file event of our
+        own)."""
         try:
             size = os.fstat(tail.fd).st_size
-            head = os.pread(tail.fd, ORIGIN_BYTES, 0) if tail.origin is not None else b""
+            head = os.pread(tail.fd, ORIGIN_BYTES, 0) if tail.origin is not None or tail.pos else b""
         except OSError:
             return
         if (
             size < tail.pos
             or (tail.origin is not None and origin(head) != tail.origin)
+            or (tail.origin is None and not head.startswith(tail._head))
             or (size >= tail.mark[0] and tail.rewritten())
         ):
             self._truncated(tail)
@@ -460,7 +465,14 @@ class Follower:
             (p for p in _candidates(tail.source)[1:] if tail.origin is not None and _origin_of(p) == tail.origin),
             None,
         )
-        if copy is not None:
+        if tail.origin is None:  # only the start of its first line was read: its copy, if any, is a file
+            # written since it was opened, whose origin was never known; the bytes read are dropped
+            self._read_since(
+                tail.source, tail.opened, self.history.known(tail.source), "before its first line was read"
+            )
+            tail.close()
+            self.tails.remove(tail)
+        elif copy is not None:
             log.info("%s was truncated: reading its last lines from the copy %s", tail.source, copy)
             fd = os.open(copy, os.O_RDONLY | os.O_CLOEXEC)
             os.close(tail.fd)

@@ -378,6 +378,40 @@ def test_f25_copytruncate_without_a_copy_warns_and_reads_on(lab: Lab, logs: pyte
     assert str(lab.log) in warning and "truncated" in warning and "no copy" in warning
 
 
+@pytest.mark.parametrize("look", [True, False])
+def test_f25_copytruncate_when_only_the_start_of_the_first_line_was_read(
+    lab: Lab, logs: pytest.LogCaptureFixture, look: bool
+) -> None:
+    copy = lab.logs / "error.log.1"
+    first, second = entry("a", 1), entry("b", 2)
+    w = lab.writer()
+    w.write(first[:30])  # the start of the first line: its origin is not known yet
+    run = lab.run()
+    run.step()
+    [tail] = run.follower.tails
+    assert (tail.origin, tail.pos) == (None, 30)
+    w.write(first[30:])
+    shutil.copy(lab.log, copy)
+    os.truncate(lab.log, 0)
+    w.write(second)  # refilled past byte 30 before the next reconcile: the 30 bytes read are not in it
+    for _, events in run.follower.reconcile(LIMIT, look):  # a reconcile with or without a look at the paths
+        run.events.extend((tail, e) for e in events)
+    run.until_events(2)
+    run.until("the copy closed", lambda: len(run.follower.tails) == 1)
+    run.settle(QUIET + 0.1)
+    assert run.raws() == [raw("a", 1), raw("b", 2)]
+    assert [e.offset for _, e in run.events] == [0, 0]
+    assert records(logs, logging.WARNING) == []
+
+    # After a restart neither file is read again.
+    run.close()
+    again = lab.run()
+    w.write(entry("b", 3))
+    again.until_events(1)
+    again.settle(ROTATE_WAIT + QUIET + 0.1)
+    assert again.raws() == [raw("b", 3)]
+
+
 def test_f26_truncated_and_refilled_past_the_old_size(lab: Lab, logs: pytest.LogCaptureFixture) -> None:
     copy = lab.logs / "error.log.1"
     w = lab.writer()
