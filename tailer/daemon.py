@@ -33,7 +33,7 @@ from typing import Any, TextIO
 
 from tailer import faults, metrics, notices, selfcheck, silence, snapshot, systemd
 from tailer.alerts import Message
-from tailer.errors import TailerError
+from tailer.errors import ConfigError, TailerError
 from tailer.follow import Follower, Settings
 from tailer.notify.build import destination_for, policy_for, secret_option
 from tailer.notify.deliver import DeliveryPolicy, Destination, SlackDestination
@@ -232,12 +232,16 @@ class Daemon:
         out: dict[str, _Notifier] = {}
         for name in sorted({n for rule in ruleset.rules for n in rule.notify}):
             config = ruleset.notifiers[name]
-            fingerprint = _fingerprint(config, environ)
-            current = self.notifiers.get(name)
-            if current is not None and current.fingerprint == fingerprint:
-                out[name] = current
-                continue
-            destination, warning = destination_for(config, environ, self.console)
+            try:
+                fingerprint = _fingerprint(config, environ)
+                current = self.notifiers.get(name)
+                if current is not None and current.fingerprint == fingerprint:
+                    out[name] = current
+                    continue
+                destination, warning = destination_for(config, environ, self.console)
+            except ConfigError as exc:  # a secret that cannot be read: name the notifier's table
+                where = f"{config.file}:{config.line}: " if config.line and not str(exc).startswith(config.file) else ""
+                raise ConfigError(f"{where}{exc}") from None
             if warning and warn:
                 log.warning("%s", warning)
             foldable = isinstance(destination, SlackDestination)  # not a Slack notifier falling back to the console
@@ -498,9 +502,10 @@ class Daemon:
         stats = {rule: Counter(counts) for rule, counts in self._stats_before.items()}
         for rule, counts in self.pipeline.stats().items():
             stats.setdefault(rule, Counter()).update(counts)
+        files = f.known_sources  # every file's series from the start, at 0 until something is read
         return metrics.Numbers(
-            lines=dict(f.lines_read),
-            bytes=dict(f.bytes_read),
+            lines={source: f.lines_read[source] for source in files | set(f.lines_read)},
+            bytes={source: f.bytes_read[source] for source in files | set(f.bytes_read)},
             behind=dict(f.behind_by_source()),
             read_at=dict(f.read_at),
             events=dict(self.event_counts),

@@ -216,6 +216,7 @@ class Follower:
         # per source, for metrics and self-checks: when bytes were last read (wall clock; the attach time
         # until then), and how many bytes and lines were read
         self.read_at: dict[str, float] = {}
+        self.caught_up_at: dict[str, float] = {}  # when the file the path names was last read to its end
         self.started = time.time()
         self.bytes_read: Counter[str] = Counter()
         self.lines_read: Counter[str] = Counter()
@@ -389,6 +390,8 @@ class Follower:
                 self.read_at[tail.source] = time.time()
                 self.bytes_read[tail.source] += n
                 self.lines_read[tail.source] += lines
+            if n < limit and tail.rotated_at is None:  # read to the end of what the path names
+                self.caught_up_at[tail.source] = time.time()
             else:
                 if tail.rotated_at is not None and self._drained(tail, now):
                     events = tail.flush(partial=True)
@@ -516,6 +519,7 @@ class Follower:
     def carry(self, old: Follower) -> None:
         """Go on with the counts and read times of the follower this one replaces (a reload)."""
         self.read_at.update(old.read_at)
+        self.caught_up_at.update(old.caught_up_at)
         self.bytes_read.update(old.bytes_read)
         self.lines_read.update(old.lines_read)
         self.started = old.started
@@ -532,14 +536,16 @@ class Follower:
         return out
 
     def written(self) -> dict[str, tuple[float, float]]:
-        """Per source whose file exists: (its modification time, when we last read from it), wall clock."""
+        """Per source whose file exists: (its modification time, when we last read from it or found it read
+        to its end), wall clock."""
         out = {}
         for source in sorted(self.known_sources | set(self.sources())):
             try:
                 mtime = os.stat(source).st_mtime
             except OSError:
                 continue
-            out[source] = (mtime, self.read_at.get(source, self.started))
+            read = max(self.read_at.get(source, self.started), self.caught_up_at.get(source, self.started))
+            out[source] = (mtime, read)
         return out
 
     def close(self) -> None:

@@ -53,7 +53,8 @@ class Endpoint:
             ) from None
         self.numbers = Numbers()
         self.state_dir = state_dir
-        self._local = threading.local()  # the scrape thread's own database connection
+        self._db: Any = None  # the scrapes' own database connection (each scrape runs in a new thread)
+        self._db_lock = threading.Lock()
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Collector(self))
         ProcessCollector(registry=registry)  # process_resident_memory_bytes, process_cpu_seconds_total, ...
@@ -69,16 +70,19 @@ class Endpoint:
         self.numbers = numbers  # one assignment: a scrape sees the old numbers or the new ones
 
     def outbox(self) -> dict[tuple[str, str], int]:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = connect(self.state_dir)
-            db.execute("PRAGMA query_only = 1")
-        rows = db.execute("SELECT notifier, state, count(*) FROM outbox GROUP BY notifier, state")
-        return {(n, s): c for n, s, c in rows}
+        with self._db_lock:
+            if self._db is None:
+                self._db = connect(self.state_dir)
+                self._db.execute("PRAGMA query_only = 1")
+            rows = self._db.execute("SELECT notifier, state, count(*) FROM outbox GROUP BY notifier, state")
+            return {(n, s): c for n, s, c in rows}
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        with self._db_lock:
+            if self._db is not None:
+                self._db.close()
 
 
 class _Collector:

@@ -91,6 +91,7 @@ def load(pipeline: Pipeline, data: bytes) -> None:
     for runner in pipeline.engine.runners:
         if runner.rule.name in state["rules"]:
             _restore(runner, state["rules"][runner.rule.name])
+            runner.restored()  # the rule may have changed since: its windows take its `within` now
     _restore(pipeline.correlator, state["correlator"])
     for name, budget in pipeline.budgets.items():
         if name in state["budgets"]:

@@ -897,3 +897,46 @@ def test_fifo_source_is_a_clear_error(lab: Lab, logs: pytest.LogCaptureFixture) 
     assert len(errors) == 1, errors
     assert "not a regular file" in errors[0] and str(lab.log) in errors[0]
     assert runs[0].events == []
+
+
+# -- self-checks (tailer.selfcheck): what the follower says about each file
+
+
+def test_a_quiet_file_rotated_to_an_empty_one_is_not_stalled(tmp_path: Path) -> None:
+    """Kong quiet for longer than stall_after, then logrotate makes a new empty file (a newer mtime than
+    our last read): read to its end, it is not stalled (once a false self-alert)."""
+    from tailer.selfcheck import stalled
+
+    log = tmp_path / "error.log"
+    log.write_bytes(entry("a", 1))
+    run = Run([str(log)], Store(str(tmp_path / "state")))
+    run.until_events(1)
+    source = str(log)
+    long_ago = time.time() - 600
+    run.follower.read_at[source] = run.follower.caught_up_at[source] = long_ago  # quiet for 10 minutes
+    os.rename(log, tmp_path / "error.log.1")
+    log.touch()
+    assert stalled(run.follower.written(), 300) != []  # before the follower has looked: it would say so
+    run.step()
+    mtime, read = run.follower.written()[source]
+    assert read >= mtime and stalled(run.follower.written(), 300) == []
+    run.close()
+
+
+def test_a_file_written_and_not_read_is_stalled(tmp_path: Path) -> None:
+    """The path names a file the follower cannot open: what Kong writes there is not read, and it says so."""
+    from tailer.selfcheck import stalled
+
+    log = tmp_path / "error.log"
+    log.write_bytes(entry("a", 1))
+    run = Run([str(log)], Store(str(tmp_path / "state")))
+    run.until_events(1)
+    source = str(log)
+    run.follower.read_at[source] = run.follower.caught_up_at[source] = time.time() - 600
+    os.rename(log, tmp_path / "error.log.1")
+    os.mkfifo(log)  # not a regular file: refused without blocking, like a file we may not read
+    run.settle(0.2)
+    os.utime(log)  # Kong writes (the FIFO's mtime moves)
+    problems = stalled(run.follower.written(), 300)
+    assert [p.subject for p in problems] == [source]
+    run.close()

@@ -15,6 +15,7 @@ from tailer.config import localtime_zone
 from tailer.events import Event
 from tailer.pipeline import Pipeline
 from tailer.rules.load import load_texts
+from tailer.rules.model import RuleSet
 from tests.test_engine import MIXED, at, http, mixed_events, rule, signature
 
 # Every aggregation of the engine tests, plus a Slack budget that folds a storm into digests.
@@ -93,3 +94,42 @@ def test_event_times_in_the_hosts_zone_are_saved(zone: str) -> None:
     assert held and all(
         a.event.time is not None and a.event.time.utcoffset() == tz.utcoffset(a.event.time) for a in held
     )
+
+
+def _burst_rules(within: str) -> RuleSet:
+    from tailer.rules.load import load_texts
+
+    return load_texts(
+        [
+            (
+                "r.toml",
+                f"""[[rule]]
+name = "burst"
+kind = "error"
+when = 'message =~ "BURST"'
+threshold = {{ count = 3, within = "{within}" }}
+notify = ["console"]
+text = "x"
+""",
+            )
+        ]
+    )
+
+
+@pytest.mark.parametrize(("within", "fires"), [("10m", True), ("1m", False)])
+def test_windows_restored_take_the_rules_within_as_it_is_now(within: str, fires: bool) -> None:
+    """A reload (or restart) that narrows a threshold's `within` applies to the windows already open: events
+    8 minutes apart no longer add up to 3 in a 1-minute window."""
+    from tests.conftest import parse_bytes
+
+    def line(minute: int) -> bytes:
+        return f"2025/01/15 10:{minute:02d}:00 [error] 1#0: *1 BURST, client: 10.0.0.1, server: kong\n".encode()
+
+    old = Pipeline(_burst_rules("10m"))
+    assert old.feed(parse_bytes(line(1) + line(5))) == []
+    new = Pipeline(_burst_rules(within))
+    snapshot.load(new, snapshot.dump(old))
+    alerts = [a for m in new.feed(parse_bytes(line(9))) for a in m.alerts]
+    assert bool(alerts) is fires
+    if fires:
+        assert alerts[0].count == 3 and alerts[0].fields["within"] == 600.0

@@ -38,7 +38,7 @@ def test_the_unit_runs_the_daemon_with_the_example_configuration() -> None:
     args = [*argv[1:3], str(CONFIG)]  # the example, where the unit reads /etc/kong-tailer/config.toml
     with click.Context(click.Group(), info_name="kong-tailer") as parent:
         ctx = run.make_context("run", args[1:], parent=parent)
-        values = settings_now(ctx, str(CONFIG))
+        values = settings_now(ctx, str(CONFIG)).values
     assert values["logs"] == ("/usr/local/kong/logs/error.log", "/usr/local/kong/logs/access.log")
     assert values["rules_dir"] == "/etc/kong-tailer/rules"
     assert values["state_dir"] is None  # the unit's $STATE_DIRECTORY

@@ -23,9 +23,10 @@ override it, and the rules are loaded and checked before anything running is rep
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -36,6 +37,8 @@ from tailer.rules.load import duration
 if TYPE_CHECKING:
     from tailer.daemon import RunOptions
     from tailer.rules.model import RuleSet
+
+_T = TypeVar("_T")
 
 DEFAULT_STATE_DIR = "/var/lib/kong-tailer"
 DEFAULT_RULES = "/etc/kong-tailer/rules"
@@ -85,18 +88,44 @@ def load_config(path: str) -> dict[str, Any]:
     return out
 
 
-def settings_now(ctx: click.Context, config: str | None) -> dict[str, Any]:
+@dataclass
+class Settings:
+    """`run`'s settings by parameter name, and where each came from (for error messages)."""
+
+    values: dict[str, Any]
+    where: dict[str, str]  # parameter → "FILE: key" or "--flag"; absent: the default
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def checked(self, names: tuple[str, ...], convert: Callable[[], _T]) -> _T:
+        """`convert()`, its ConfigError prefixed with where the first of `names` that was given came from."""
+        try:
+            return convert()
+        except ConfigError as exc:
+            given = [self.where[n] for n in names if n in self.where]
+            raise ConfigError(f"{given[0]}: {exc}" if given else str(exc)) from None
+
+
+_KEYS = {param: key for key, (param, _) in SETTINGS.items()}  # command parameter → TOML key
+
+
+def settings_now(ctx: click.Context, config: str | None) -> Settings:
     """The `run` command's settings as they are now: each flag given on the command line, else the
     configuration file's value (the file read again), else the default."""
     from_file = load_config(config) if config else {}
     values: dict[str, Any] = {}
+    where: dict[str, str] = {}
     for param in ctx.command.params:
         name = param.name
         if name is None or not param.expose_value:
             continue
         if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
             values[name] = ctx.params[name]
+            where[name] = "--" + name.replace("_", "-")
             continue
+        if name in from_file:
+            where[name] = f"{config}: {_KEYS.get(name, name)}"
         default = param.default if isinstance(param.default, str | int | float | tuple) else None  # click's UNSET
         value = from_file.get(name, default)
         try:
@@ -105,41 +134,47 @@ def settings_now(ctx: click.Context, config: str | None) -> dict[str, Any]:
             else:
                 values[name] = param.type_cast_value(ctx, value)
         except click.BadParameter as exc:
-            raise ConfigError(f"{config}: {name}: {exc.message}") from exc
-    return values
+            raise ConfigError(f"{where.get(name, name)}: {exc.message}") from exc
+    return Settings(values, where)
 
 
-def setup(values: Mapping[str, Any], environ: dict[str, str]) -> tuple[RuleSet, RunOptions]:
+def setup(settings: Settings, environ: dict[str, str]) -> tuple[RuleSet, RunOptions]:
     """The rules and the daemon's options from `run`'s settings, all checked (ConfigError, naming the file
-    and line, for the first mistake)."""
+    and line, or the setting, for the first mistake)."""
+    from tailer import follow
     from tailer.daemon import RunOptions
-    from tailer.follow import Settings
     from tailer.rules.load import load_rules
     from tailer.sources import read_options
 
-    if not values["logs"]:
+    v = settings
+    if not v["logs"]:
         raise ConfigError("no log to follow: give --log PATH (or `logs` in the --config file)")
-    read = read_options(values["fmt"], values["zone"], values["host"], values["log_formats"], values["max_line"])
-    ruleset = load_rules(rules_dir(values["rules_dir"], environ), ())
-    settings = Settings(start_at_end=values["start_at"] == "end", rotate_wait=seconds("rotate_wait", values))
+    reading = ("fmt", "zone", "host", "log_formats", "max_line")
+    read = v.checked(reading, lambda: read_options(*(v[n] for n in reading)))
+    ruleset = load_rules(rules_dir(v["rules_dir"], environ), ())
+    following = follow.Settings(start_at_end=v["start_at"] == "end", rotate_wait=seconds("rotate_wait", v))
     return ruleset, RunOptions(
-        list(values["logs"]),
-        state_dir(values["state_dir"], environ),
+        list(v["logs"]),
+        state_dir(v["state_dir"], environ),
         read,
-        settings,
+        following,
         environ=environ,
-        metrics=metrics_address(values["metrics"]),
-        stall_after=seconds("stall_after", values),
-        failing_after=seconds("failing_after", values),
+        metrics=v.checked(("metrics",), lambda: metrics_address(v["metrics"])),
+        stall_after=seconds("stall_after", v),
+        failing_after=seconds("failing_after", v),
     )
 
 
-def seconds(name: str, values: Mapping[str, Any]) -> float:
-    text = values[name]
-    try:
-        return duration(str(text))
-    except ValueError as exc:
-        raise ConfigError(f"{name} {text!r}: {exc}") from exc
+def seconds(name: str, settings: Settings) -> float:
+    text = settings[name]
+
+    def convert() -> float:
+        try:
+            return duration(str(text))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc  # it quotes the text
+
+    return settings.checked((name,), convert)
 
 
 def metrics_address(text: str | None) -> tuple[str, int] | None:
@@ -149,7 +184,7 @@ def metrics_address(text: str | None) -> tuple[str, int] | None:
     host, _, port = str(text).rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
     if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"metrics {text!r}: expected [HOST:]PORT, such as 127.0.0.1:9464")
+        raise ConfigError(f"{text!r}: expected [HOST:]PORT, such as 127.0.0.1:9464")
     return host, int(port)
 
 

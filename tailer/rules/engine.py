@@ -191,6 +191,17 @@ class RuleRunner:
             del self._seen[next(iter(self._seen))]
         self._candidate(event, t, self.rule.group_by.values(event) or value, 1, t, {"value": list(value)}, out)
 
+    def restored(self) -> None:
+        """After a snapshot was put back (a restart, a reload): windows count over the rule's `within` as it
+        is now, and a rule that no longer counts keeps none."""
+        agg = self.rule.threshold or self.rule.ratio or self.rule.flatline
+        if agg is None:
+            self._windows.clear()
+            self._touched.clear()
+            return
+        for window in self._windows.values():
+            window.within = agg.within
+
     def _window(self, group: tuple[Any, ...], t: float) -> _Window:
         window = self._windows.get(group)
         if window is None:
