@@ -386,12 +386,12 @@ class Follower:
             except OSError as exc:
                 self._report(tail.path, f"cannot read {tail.path}: {exc.strerror or exc}")
                 continue
+            if n < limit and tail.rotated_at is None:  # read to the end of what the path names
+                self.caught_up_at[tail.source] = time.time()
             if n:
                 self.read_at[tail.source] = time.time()
                 self.bytes_read[tail.source] += n
                 self.lines_read[tail.source] += lines
-            if n < limit and tail.rotated_at is None:  # read to the end of what the path names
-                self.caught_up_at[tail.source] = time.time()
             else:
                 if tail.rotated_at is not None and self._drained(tail, now):
                     events = tail.flush(partial=True)
