@@ -483,8 +483,8 @@ def test_add_refuses_a_bad_condition_and_says_what_is_wrong(tmp_path: Path, when
 @pytest.mark.parametrize(
     ("length", "problem"),
     [
-        ("soon", "--for 'soon': 'soon' is not a duration"),
-        ("2x", "--for '2x': '2x' is not a duration"),
+        ("soon", "--for: 'soon' is not a duration"),
+        ("2x", "--for: '2x' is not a duration"),
         ("0", "--for: a silence must last some time"),
         ("0s", "--for: a silence must last some time"),
     ],

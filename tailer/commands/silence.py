@@ -28,7 +28,7 @@ def add(
     try:
         seconds = duration(length)
     except ValueError as exc:
-        raise ConfigError(f"--for {length!r}: {exc}") from None
+        raise ConfigError(f"--for: {exc}") from None
     if seconds <= 0:
         raise ConfigError("--for: a silence must last some time")
     _check_rule(rules_dir, rule, err)
