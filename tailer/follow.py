@@ -99,6 +99,7 @@ class Tail:
     copy: bool = False  # reading the rest of a truncated generation from its copy
     mark: tuple[int, str] = (0, "")  # (emitted, marker) as last saved
     opened: float = field(default_factory=time.time)  # wall clock
+    _lines: int = 0  # lines the parser had counted at the last lines_parsed()
     # While the origin is not known: the bytes read (from 0, the start of a first line not yet complete).
     _head: bytes = b""
     # The bytes just before `_before_end`, as they were read (the marker is made from them, not from the
@@ -111,17 +112,16 @@ class Tail:
         """Bytes handed to the parser as complete lines."""
         return self.pos - self.lines.pending
 
-    def read(self, limit: int) -> tuple[list[Event], int, int]:
-        """Events from up to `limit` new bytes; the number of bytes read, and of newlines among them."""
+    def read(self, limit: int) -> tuple[list[Event], int]:
+        """Events from up to `limit` new bytes; and the number of bytes read."""
         out: list[Event] = []
-        total = newlines = 0
+        total = 0
         while total < limit:
             data = os.pread(self.fd, min(READ_SIZE, limit - total), self.pos)
             if not data:
                 break
             self.pos += len(data)
             total += len(data)
-            newlines += data.count(b"\n")
             if self.origin is None:
                 self._head = (self._head + data)[:ORIGIN_BYTES]
                 self.origin = origin(os.pread(self.fd, ORIGIN_BYTES, 0))
@@ -131,7 +131,13 @@ class Tail:
         if total:
             self.grew_at = time.monotonic()
             self.flushed = False
-        return out, total, newlines
+        return out, total
+
+    def lines_parsed(self) -> int:
+        """Lines handed to the parser since the last call (the parser counts them anyway)."""
+        counted = self.parser.stats["lines"] if self.parser is not None else 0
+        new, self._lines = counted - self._lines, counted
+        return new
 
     def _note(self, chunk: Chunk) -> None:
         """Keep the last MARK_BYTES bytes read before the end of `chunk`, when they are known exactly."""
@@ -382,7 +388,7 @@ class Follower:
         out: list[tuple[Tail, list[Event]]] = []
         for tail in list(self.tails):
             try:
-                events, n, lines = tail.read(limit)
+                events, n = tail.read(limit)
             except OSError as exc:
                 self._report(tail.path, f"cannot read {tail.path}: {exc.strerror or exc}")
                 continue
@@ -391,7 +397,7 @@ class Follower:
             if n:
                 self.read_at[tail.source] = time.time()
                 self.bytes_read[tail.source] += n
-                self.lines_read[tail.source] += lines
+                self.lines_read[tail.source] += tail.lines_parsed()
             else:
                 if tail.rotated_at is not None and self._drained(tail, now):
                     events = tail.flush(partial=True)
