@@ -179,25 +179,11 @@ def check(rules_dir: str | None) -> None:
         sys.exit(run_check(_rules_dir(rules_dir), sys.stdout, sys.stderr))
 
 
-def _load_config(ctx: click.Context, param: click.Parameter, path: str | None) -> str | None:
-    """--config is read before the other options, as their defaults: a flag given overrides the file."""
-    if path is not None:
-        from tailer.commands.run import load_config
-
-        with _errors():
-            ctx.default_map = {**(ctx.default_map or {}), **load_config(path)}
-        ctx.meta["kong_tailer.config"] = path
-    return path
-
-
 @main.command()
 @click.option(
     "--config",
     metavar="FILE",
     default=None,
-    is_eager=True,
-    expose_value=False,
-    callback=_load_config,
     help="A TOML configuration file (see the README); the flags below override its settings. Read again on SIGHUP.",
 )
 @_reading_flags
@@ -257,9 +243,9 @@ def run(**given: Any) -> None:
     from tailer.daemon import Daemon
 
     ctx = click.get_current_context()
-    config = ctx.meta.get("kong_tailer.config")
+    config = given["config"]
 
-    def load() -> Any:  # at start, and again on each SIGHUP
+    def load() -> Any:  # at start, and again on each SIGHUP: the file read anew, the flags given still win
         return setup(settings_now(ctx, config), dict(os.environ))
 
     with _errors():

@@ -105,7 +105,7 @@ class Daemon:
         self.notifiers: dict[str, _Notifier] = {}
         self.senders: dict[str, Sender] = {}
         self._retired: list[Sender] = []  # senders of notifiers a reload removed, finishing their attempt
-        self._use_notifiers(self._notifiers(ruleset, opts.environ, warn=True), start=False)
+        self._use_notifiers(self._notifiers(ruleset, opts.environ), start=False)
         self.wake = threading.Event()
         self.stop_requested = False  # set by SIGTERM / SIGINT
         self.reload_requested = False  # set by SIGHUP
@@ -137,10 +137,6 @@ class Daemon:
         self._snapshot_failed = False
 
     # -- lifecycle
-
-    @property
-    def destinations(self) -> dict[str, Destination]:
-        return {name: n.destination for name, n in self.notifiers.items()}
 
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -228,7 +224,7 @@ class Daemon:
         read = replace(opts.read, ctx=pipeline.parse_context(opts.read.ctx))
         return Follower(opts.logs, read, self.store, opts.follow)
 
-    def _notifiers(self, ruleset: RuleSet, environ: Mapping[str, str], warn: bool) -> dict[str, _Notifier]:
+    def _notifiers(self, ruleset: RuleSet, environ: Mapping[str, str]) -> dict[str, _Notifier]:
         """The notifiers the rules use, with their secrets resolved (ConfigError when one cannot be); one
         whose configuration is unchanged keeps its destination."""
         out: dict[str, _Notifier] = {}
@@ -244,7 +240,7 @@ class Daemon:
             except ConfigError as exc:  # a secret that cannot be read: name the notifier's table
                 where = f"{config.file}:{config.line}: " if config.line and not str(exc).startswith(config.file) else ""
                 raise ConfigError(f"{where}{exc}") from None
-            if warning and warn:
+            if warning:
                 log.warning("%s", warning)
             foldable = isinstance(destination, SlackDestination)  # not a Slack notifier falling back to the console
             out[name] = _Notifier(fingerprint, destination, policy_for(config), foldable)
@@ -285,7 +281,7 @@ class Daemon:
             ruleset, opts = self.reload()
             pipeline = Pipeline(ruleset)
             snapshot.load(pipeline, snapshot.dump(self.pipeline))  # windows, snooze digests, groups, budgets
-            notifiers = self._notifiers(ruleset, opts.environ, warn=True)
+            notifiers = self._notifiers(ruleset, opts.environ)
             if not self._commit([]):  # the follower is rebuilt from the positions saved now
                 raise TailerError("the state disk refuses writes")
         except Exception as exc:
@@ -461,7 +457,8 @@ class Daemon:
             for gone in before - {s.id for s in in_force}:
                 log.info("silence %d has ended", gone)
             self._silences = seen
-            self.pipeline.silence = silence.Matcher(in_force).match if in_force else None
+            matcher = silence.Matcher(in_force)
+            self.pipeline.silence = matcher.match if matcher else None  # none in force, or none applicable
         out: list[Message] = []
         for s, rules in ended:
             if s.id in self._noticed:
@@ -524,7 +521,7 @@ class Daemon:
 
     def _commit(self, messages: list[Message]) -> bool:
         """Save a batch; False (and the batch kept by the caller) when the state disk refuses it."""
-        rows = [(m.key, m.notifier, self.destinations[m.notifier].render(m)) for m in messages]
+        rows = [(m.key, m.notifier, self.notifiers[m.notifier].destination.render(m)) for m in messages]
         failed = self._failed
         held = self._held
         for silence_id, alert in self.pipeline.held:

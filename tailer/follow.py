@@ -427,7 +427,7 @@ class Follower:
             self._open_active(source, at_end=False)
             return
         if tail.origin is None and looked is not None:  # copytruncate before its first line was read
-            self._read_since(source, tail.opened, self.history.known(source), "before its first line was read")
+            self._read_headless_copies(tail)
         if (st.st_dev, st.st_ino) != tail.ino:
             log.info("%s was rotated: reading the rest of the old file, and the new one from its start", source)
             tail.rotated_at = now
@@ -470,15 +470,11 @@ class Follower:
             self.opts,
             rotated_at=tail.rotated_at,
         )
-        copy = next(
-            (p for p in _candidates(tail.source)[1:] if tail.origin is not None and _origin_of(p) == tail.origin),
-            None,
-        )
-        if tail.origin is None:  # only the start of its first line was read: its copy, if any, is a file
-            # written since it was opened, whose origin was never known; the bytes read are dropped
-            self._read_since(
-                tail.source, tail.opened, self.history.known(tail.source), "before its first line was read"
-            )
+        copy = None
+        if tail.origin is not None:
+            copy = next((p for p in _candidates(tail.source)[1:] if _origin_of(p) == tail.origin), None)
+        if tail.origin is None:  # only the start of its first line was read: the bytes read are dropped
+            self._read_headless_copies(tail)
             tail.close()
             self.tails.remove(tail)
         elif copy is not None:
@@ -498,6 +494,11 @@ class Follower:
             )
             self._finish(tail)
         self.tails.append(fresh)
+
+    def _read_headless_copies(self, tail: Tail) -> None:
+        """`tail` never had its first line read whole, so its copy (copytruncate) cannot be known by its
+        origin: the files written since it was opened are read from their start."""
+        self._read_since(tail.source, tail.opened, self.history.known(tail.source), "before its first line was read")
 
     def _drained(self, tail: Tail, now: float) -> bool:
         assert tail.rotated_at is not None

@@ -9,6 +9,7 @@ and costs the reader nothing. Counters survive reloads (the daemon adds the old 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tailer.errors import ConfigError
-from tailer.state import connect
+from tailer.state import DATABASE, Outbox, connect
 
 log = logging.getLogger("tailer.metrics")
 
@@ -53,17 +54,16 @@ class Endpoint:
             ) from None
         self.numbers = Numbers()
         self.state_dir = state_dir
-        self._db: Any = None  # the scrapes' own database connection (each scrape runs in a new thread)
+        self._outbox: Outbox | None = None  # the scrapes' own connection (each scrape runs in a new thread)
         self._db_lock = threading.Lock()
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Collector(self))
         ProcessCollector(registry=registry)  # process_resident_memory_bytes, process_cpu_seconds_total, ...
         host, port = address
         try:
-            self.server, self.thread = start_http_server(port, host, registry)
+            self.server, _ = start_http_server(port, host, registry)
         except OSError as exc:
             raise ConfigError(f"metrics: cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-        self.address = (host, self.server.server_port)
         log.info("metrics on http://%s:%d/metrics", host, self.server.server_port)
 
     def publish(self, numbers: Numbers) -> None:
@@ -71,18 +71,18 @@ class Endpoint:
 
     def outbox(self) -> dict[tuple[str, str], int]:
         with self._db_lock:
-            if self._db is None:
-                self._db = connect(self.state_dir)
-                self._db.execute("PRAGMA query_only = 1")
-            rows = self._db.execute("SELECT notifier, state, count(*) FROM outbox GROUP BY notifier, state")
-            return {(n, s): c for n, s, c in rows}
+            if self._outbox is None:
+                db = connect(self.state_dir)
+                db.execute("PRAGMA query_only = 1")
+                self._outbox = Outbox(db, os.path.join(self.state_dir, DATABASE))
+            return self._outbox.counts()
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
         with self._db_lock:
-            if self._db is not None:
-                self._db.close()
+            if self._outbox is not None:
+                self._outbox.close()
 
 
 class _Collector:

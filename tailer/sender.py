@@ -72,15 +72,15 @@ class Sender(threading.Thread):
 
     def run(self) -> None:
         name = self.destination.name
-        failing_since: float | None = None
+        disk_said: float | None = None  # when a failing outbox write was last logged
         while not self.stopping.is_set():
             self.beat = time.monotonic()
             try:
                 wait = self._step(name)
-                failing_since = None
+                disk_said = None
             except sqlite3.Error as exc:  # the state disk is full, or gone: said once a minute, tried each second
-                if failing_since is None or time.monotonic() - failing_since >= 60:
-                    failing_since = time.monotonic()
+                if disk_said is None or time.monotonic() - disk_said >= 60:
+                    disk_said = time.monotonic()
                     held = "" if self.unrecorded is None else " (an outcome is held in memory until it can be)"
                     log.error("%s: cannot write to the outbox: %s; sending paused%s", name, exc, held)
                 wait = 1.0
@@ -133,8 +133,6 @@ class Sender(threading.Thread):
         name = self.destination.name
         outcome = decision.outcome
         keys = " ".join(r.key[:12] for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
-        if outcome.code == 429:
-            self.counts["rate_limited"] += 1
         if decision.action == "done":
             self.outbox.sent(rows, time.time())
             self.degraded = self.failing_since = None
@@ -155,6 +153,8 @@ class Sender(threading.Thread):
                 keys,
                 outcome.reason,
             )
+        if outcome.code == 429:  # counted once written: a write that failed runs this again
+            self.counts["rate_limited"] += 1
         self.unrecorded = None
 
     def _send(self, payload: str) -> Outcome:

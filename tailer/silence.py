@@ -22,6 +22,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from tailer.alerts import Alert
 from tailer.errors import ConfigError
@@ -119,18 +120,28 @@ def add(
 def expire(db: sqlite3.Connection, silence_id: int, now: float) -> Silence | None:
     """End a silence now; None when there is no silence of that id still in force."""
     db.execute("UPDATE silence SET ends_at = ? WHERE id = ? AND ends_at > ?", (now, silence_id, now))
-    found = [s for s in listing(db) if s.id == silence_id]
-    return found[0] if found and found[0].ends_at == now else None
+    found = get(db, silence_id)
+    return found if found is not None and found.ends_at == now else None
+
+
+_SELECT = "SELECT id, rule, condition, comment, created_by, starts_at, ends_at, silenced, noticed FROM silence "
+
+
+def _silence(r: Any) -> Silence:
+    return Silence(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]))
+
+
+def get(db: sqlite3.Connection, silence_id: int) -> Silence | None:
+    row = db.execute(_SELECT + "WHERE id = ?", (silence_id,)).fetchone()
+    return None if row is None else _silence(row)
 
 
 def listing(db: sqlite3.Connection, since: float | None = None) -> list[Silence]:
     """Every silence (or those that ended after `since`), newest first."""
     rows = db.execute(
-        "SELECT id, rule, condition, comment, created_by, starts_at, ends_at, silenced, noticed FROM silence "
-        "WHERE ends_at > ? ORDER BY id DESC",
-        (since if since is not None else float("-inf"),),
+        _SELECT + "WHERE ends_at > ? ORDER BY id DESC", (since if since is not None else float("-inf"),)
     ).fetchall()
-    return [Silence(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8])) for r in rows]
+    return [_silence(r) for r in rows]
 
 
 def held(db: sqlite3.Connection, silence_id: int) -> list[Held]:
@@ -143,10 +154,10 @@ def held(db: sqlite3.Connection, silence_id: int) -> list[Held]:
 def ended_unnoticed(db: sqlite3.Connection, now: float) -> list[tuple[Silence, list[str]]]:
     """Silences that have ended and held something back, not yet told: each with the rules it held."""
     out = []
-    for s in listing(db):
-        if s.ends_at <= now and not s.noticed and s.silenced:
-            rules = [r[0] for r in db.execute("SELECT DISTINCT rule FROM silenced WHERE silence = ?", (s.id,))]
-            out.append((s, rules))
+    for r in db.execute(_SELECT + "WHERE ends_at <= ? AND NOT noticed AND silenced > 0 ORDER BY id", (now,)):
+        s = _silence(r)
+        rules = [x[0] for x in db.execute("SELECT DISTINCT rule FROM silenced WHERE silence = ?", (s.id,))]
+        out.append((s, rules))
     return out
 
 

@@ -191,7 +191,7 @@ class Outbox:
         """StateError unless this is a kong-tailer state database this version can read."""
         try:
             row = self.db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
-            self.db.execute("SELECT count(*) FROM outbox").fetchone()
+            self.db.execute("SELECT 1 FROM outbox LIMIT 1").fetchone()
         except sqlite3.DatabaseError as exc:  # garbage: "file is not a database"; missing tables
             raise _unusable(self.path, exc) from exc
         if row is not None and int(row[0]) > SCHEMA_VERSION:

@@ -93,7 +93,7 @@ class Watcher:
             if self.observer is not None:
                 log.warning("the file watcher stopped; starting it again")
             self._restart()
-        alive = {e.watch for e in self.observer.emitters if e.is_alive()}
+        alive = _alive_watches(self.observer)
         if eager != self.eager:
             for watch, _ in self.watches.values():
                 self._unschedule(watch)
@@ -150,7 +150,7 @@ class Watcher:
         if not observer.is_alive():
             return "the file watcher has stopped"
         try:  # called from the watchdog pinger's thread, while the reader may (un)schedule watches
-            alive = {e.watch for e in list(observer.emitters) if e.is_alive()}
+            alive = _alive_watches(observer)
             watches = list(self.watches.items())
         except RuntimeError:  # changed during the copy: looked at again on the next ping
             return None
@@ -175,3 +175,8 @@ class Watcher:
     def _unschedule(self, watch: Any) -> None:
         with contextlib.suppress(KeyError, OSError):
             self.observer.unschedule(watch)
+
+
+def _alive_watches(observer: Any) -> set[Any]:
+    """The watches whose emitter thread runs (the set copied first: the reader may (un)schedule meanwhile)."""
+    return {e.watch for e in list(observer.emitters) if e.is_alive()}

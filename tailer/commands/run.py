@@ -63,7 +63,7 @@ _DURATIONS = ("rotate_wait", "stall_after", "failing_after")
 
 
 def load_config(path: str) -> dict[str, Any]:
-    """The settings of a configuration file, by command parameter name (click's `default_map`)."""
+    """The settings of a configuration file, by command parameter name (`settings_now` lays flags over them)."""
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
@@ -118,7 +118,7 @@ def settings_now(ctx: click.Context, config: str | None) -> Settings:
     where: dict[str, str] = {}
     for param in ctx.command.params:
         name = param.name
-        if name is None or not param.expose_value:
+        if name is None or name == "config":
             continue
         if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
             values[name] = ctx.params[name]

@@ -66,13 +66,12 @@ def show(directory: str, silence_id: int, out: TextIO) -> int:
     """The alerts a silence held back, oldest first."""
     outbox = open_outbox(directory)
     try:
-        found = [s for s in silence.listing(outbox.db) if s.id == silence_id]
-        held = silence.held(outbox.db, silence_id) if found else []
+        s = silence.get(outbox.db, silence_id)
+        held = silence.held(outbox.db, silence_id) if s is not None else []
     finally:
         outbox.close()
-    if not found:
+    if s is None:
         raise TailerError(f"no silence {silence_id} (see `kong-tailer silence list --all`)")
-    s = found[0]
     out.write(f"silence {s.id}: {controls(s.describe())}; held back {s.silenced} alert(s)\n")
     for h in held:
         text = h.text if h.text is not None else f"(text not kept: past the first {KEEP_HELD})"
