@@ -94,3 +94,14 @@ def test_the_file_configures_the_daemon_and_flags_override_it(tmp_path: Path, ov
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
+
+
+def test_a_bad_flag_is_named_as_it_is_written(tmp_path: Path) -> None:
+    """A setting given as a flag is named by the flag (`--tz`), not by the parameter behind it (`zone`)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "tailer", "run", "--log", str(tmp_path / "x.log"), "--tz", "Mars/Base"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 2 and "kong-tailer: error: --tz: time zone 'Mars/Base' is unknown" in proc.stderr

@@ -122,7 +122,7 @@ def settings_now(ctx: click.Context, config: str | None) -> Settings:
             continue
         if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
             values[name] = ctx.params[name]
-            where[name] = "--" + name.replace("_", "-")
+            where[name] = param.opts[0]  # the flag as written: --tz for `zone`
             continue
         if name in from_file:
             where[name] = f"{config}: {_KEYS.get(name, name)}"
