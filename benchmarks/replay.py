@@ -58,8 +58,8 @@ def replay_stage(ruleset: RuleSet, fmt: str) -> Callable[[Path], int]:
         files = FileEvents(str(path), ReadOptions(fmt, ctx))
         messages = []
         for batch in files:
-            messages.extend(pipeline.feed(batch))
-        messages.extend(pipeline.finish())
+            messages.extend(pipeline.feed(batch).messages)
+        messages.extend(pipeline.finish().messages)
         for m in messages:
             slack.render(m)
         run.messages = len(messages)  # type: ignore[attr-defined]
@@ -80,10 +80,10 @@ def storm(events: int = 100_000) -> str:
         batch.append(Http(t, "bench", "access.log", i * 150, f"line {i}", 502, "GET", "/x", "HTTP/1.1",
                           "10.0.0.1", 0, None, None, None, {}))  # fmt: skip
         if len(batch) == 2048:
-            messages.extend(pipeline.feed(batch))
+            messages.extend(pipeline.feed(batch).messages)
             batch = []
-    messages.extend(pipeline.feed(batch))
-    messages.extend(pipeline.finish())
+    messages.extend(pipeline.feed(batch).messages)
+    messages.extend(pipeline.finish().messages)
     counted = sum(m.count for m in messages)
     return f"{len(messages)} Slack messages for {events:,} events in 60 s of log time; counts add up to {counted:,}"
 

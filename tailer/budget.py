@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 
 from tailer.alerts import Alert, Message
 
@@ -93,8 +94,18 @@ class Budget:
             out.append(self._digest(datetime.fromtimestamp(at, UTC)))
         return out
 
-    def restored(self, configured: TokenBucket | None) -> None:
-        """After a snapshot was put back: the rate configured now (`configured`), with the tokens saved."""
+    def state(self) -> dict[str, Any]:
+        """The backlog, the bucket and the storm's pace, as a plain mapping (a snapshot)."""
+        return {name: getattr(self, name) for name in self.STATE}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Go on from `state`, saved by this notifier's budget then: the backlog's alerts of rules that are
+        gone (read back as None) are dropped; the rate is the one configured now, with the tokens saved."""
+        configured = self._bucket
+        for name in self.STATE:
+            if name in state:
+                setattr(self, name, state[name])
+        self._backlog = [a for a in self._backlog if a.rule is not None]
         saved = self._bucket
         if configured is None or saved is None:
             self._bucket = configured

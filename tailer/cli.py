@@ -16,7 +16,7 @@ from tailer import __version__
 from tailer.errors import TailerError
 from tailer.lines import DEFAULT_MAX_LINE
 from tailer.parse import FORMATS
-from tailer.sources import ReadOptions, read_options
+from tailer.reader import ReadOptions, read_options
 
 
 @contextmanager

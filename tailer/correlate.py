@@ -8,6 +8,7 @@ first; a request with an explained failure gets `cause` and `error` fields that 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from tailer.events import Error, Event, Http
 
@@ -16,8 +17,6 @@ KEEP_FOR = 300.0  # seconds of log time an error entry waits for it (Kong's defa
 
 
 class Correlator:
-    STATE = ("_errors",)
-
     def __init__(self, keep: int = KEEP) -> None:
         self.keep = keep
         self._errors: dict[str, Error] = {}
@@ -44,6 +43,14 @@ class Correlator:
                         out = list(events)
                     out[i] = _joined(event, error)
         return out
+
+    def state(self) -> dict[str, Any]:
+        """The error entries waiting for their request's access line (a snapshot)."""
+        return {"_errors": self._errors}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if "_errors" in state:
+            self._errors = state["_errors"]
 
     def _forget_before(self, t: float) -> None:
         """Drop entries logged before `t` (oldest first: entries arrive in log order)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable
 from typing import Any
 
 _POINT = os.environ.get("KONG_TAILER_FAULT", "")
@@ -40,17 +41,18 @@ def active(name: str) -> bool:
     return name == _POINT
 
 
-def install(runners: list[Any]) -> None:
-    """With KONG_TAILER_FAULT=raise:<text>, make each rule runner raise on events holding <text>."""
+def install(pipeline: Any) -> None:
+    """With KONG_TAILER_FAULT=raise:<text>, make each rule of `pipeline` raise on events holding <text>."""
     if not _POINT.startswith("raise:"):
         return
     text = _POINT.removeprefix("raise:")
-    for runner in runners:
-        feed = runner.feed
 
-        def failing(event: Any, t: float, out: list[Any], feed: Any = feed) -> None:
+    def wrap(rule: str, feed: Callable[..., None]) -> Callable[..., None]:
+        def failing(event: Any, t: float, out: list[Any]) -> None:
             if text in event.raw:
                 raise RuntimeError("fault injected for this entry")
             feed(event, t, out)
 
-        runner.feed = failing
+        return failing
+
+    pipeline.wrap_rules(wrap)

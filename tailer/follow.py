@@ -2,7 +2,8 @@
 
 A followed path (a *source*) is written by a series of files over time, its *generations*. A generation is
 known by its first line (`lines.origin`), never by its name or inode: rotation renames files and ext4 reuses
-inodes at once. Each generation is read by a `Tail`, from a position the state database kept, into events.
+inodes at once. Each generation is read by a `Tail`, from a position the state database kept, into chunks of
+complete lines, which its `tailer.reader.Reader` turns into events (format, parser, what a restart skips).
 
 `Follower.reconcile()` is the only way anything is noticed; file-system events merely make it run sooner:
 
@@ -16,8 +17,9 @@ inodes at once. Each generation is read by a `Tail`, from a position the state d
 
 Only complete lines are read; a partial last line waits. A multi-line record (an inspect box, a traceback)
 still open when a batch is committed is read again after a restart: the position keeps where the open
-records start (`offset`) as well as how far events went out (`emitted`), and events re-read from before
-`emitted` are dropped, but for those open records.
+records start (`offset`) as well as how far events went out (`emitted`), and the reader drops events re-read
+from before `emitted`, but for those open records. A generation read from after its start (resumed, or
+followed from its end) has its first lines sampled too: its format is decided as if it were read whole.
 
 At startup (`attach`) each source's unfinished generations are looked for among the path and its rotated
 siblings (`error.log.1`, `error.log-20250115`, ...) by first line, and resumed where they stopped; siblings
@@ -35,13 +37,13 @@ import os
 import stat
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from tailer.events import Event
 from tailer.lines import ORIGIN_BYTES, Chunk, LineBuffer, origin
-from tailer.parse import LineParser, detect_format, make_parser
-from tailer.sources import ReadOptions
+from tailer.reader import Reader, ReadOptions
 from tailer.state import Position
 
 log = logging.getLogger("tailer.follow")
@@ -86,12 +88,8 @@ class Tail:
     ino: tuple[int, int]
     pos: int  # next byte to read
     lines: LineBuffer
-    opts: ReadOptions
+    reader: Reader  # fed `lines`' chunks
     origin: str | None = None
-    fmt: str | None = None  # once detected
-    parser: LineParser | None = None
-    skip_before: int = 0  # events starting before this went out before a restart...
-    skip_open: frozenset[int] = frozenset()  # ...but for the records open then
     rotated_at: float | None = None  # monotonic: when the path stopped naming it
     grew_at: float = field(default_factory=time.monotonic)
     flushed: bool = True  # nothing open since the last quiet flush
@@ -99,7 +97,6 @@ class Tail:
     copy: bool = False  # reading the rest of a truncated generation from its copy
     mark: tuple[int, str] = (0, "")  # (emitted, marker) as last saved
     opened: float = field(default_factory=time.time)  # wall clock
-    _lines: int = 0  # lines the parser had counted at the last lines_parsed()
     # While the origin is not known: the bytes read (from 0, the start of a first line not yet complete).
     _head: bytes = b""
     # The bytes just before `_before_end`, as they were read (the marker is made from them, not from the
@@ -109,8 +106,8 @@ class Tail:
 
     @property
     def emitted(self) -> int:
-        """Bytes handed to the parser as complete lines."""
-        return self.pos - self.lines.pending
+        """How far events went out (`Reader.emitted`)."""
+        return self.reader.emitted()
 
     def read(self, limit: int) -> tuple[list[Event], int]:
         """Events from up to `limit` new bytes; and the number of bytes read."""
@@ -127,17 +124,18 @@ class Tail:
                 self.origin = origin(os.pread(self.fd, ORIGIN_BYTES, 0))
             for chunk in self.lines.push(data):
                 self._note(chunk)
-                self._parse(chunk.offset, self._parser(chunk.data).feed(chunk), out)
+                out.extend(self.reader.feed(chunk))
         if total:
             self.grew_at = time.monotonic()
             self.flushed = False
         return out, total
 
-    def lines_parsed(self) -> int:
-        """Lines handed to the parser since the last call (the parser counts them anyway)."""
-        counted = self.parser.stats["lines"] if self.parser is not None else 0
-        new, self._lines = counted - self._lines, counted
-        return new
+    def starts_as(self, head: bytes) -> bool:
+        """`head`, the file's first bytes now, are still those this generation started with: the same first
+        line (or, while its first line is not read whole, the same bytes as read)."""
+        if self.origin is not None:
+            return origin(head) == self.origin
+        return head.startswith(self._head)
 
     def _note(self, chunk: Chunk) -> None:
         """Keep the last MARK_BYTES bytes read before the end of `chunk`, when they are known exactly."""
@@ -155,12 +153,11 @@ class Tail:
     def flush(self, partial: bool) -> list[Event]:
         """The records still open (after a quiet spell), and with `partial` the last line without its
         newline (the generation is being closed)."""
-        out: list[Event] = []
         if partial:
-            for chunk in self.lines.finish():
-                self._parse(chunk.offset, self._parser(chunk.data).feed(chunk), out)
-        if self.parser is not None:
-            self._parse(0, self.parser.finish(), out)
+            out = [e for chunk in self.lines.finish() for e in self.reader.feed(chunk)]
+            out.extend(self.reader.finish())
+        else:
+            out = self.reader.flush()
         self.flushed = True
         return out
 
@@ -168,7 +165,7 @@ class Tail:
         """Where to resume. A file without a first line yet has the origin "": nothing in it to resume, but
         its source was seen then (files rotated while we were stopped are those written since)."""
         emitted = self.emitted
-        starts = tuple(sorted(self.parser.pending())) if self.parser is not None else ()
+        starts = self.reader.pending()
         if self._before is not None and self._before_end == emitted:
             marker = _hash(self._before)
         elif emitted == self.mark[0]:
@@ -188,20 +185,11 @@ class Tail:
     def close(self) -> None:
         os.close(self.fd)
 
-    def _parser(self, sample: bytes) -> LineParser:
-        if self.parser is None:
-            opts = self.opts
-            self.fmt = opts.fmt if opts.fmt != "auto" else detect_format(sample, opts.log_formats)
-            self.parser = make_parser(self.fmt, replace(opts.ctx, file=self.source), opts.log_formats)
-        return self.parser
-
-    def _parse(self, offset: int, events: list[Event], out: list[Event]) -> None:
-        if self.skip_before:
-            before, keep = self.skip_before, self.skip_open
-            events = [e for e in events if e.offset >= before or e.offset in keep]
-            if offset >= before and not any(s < before for s in (self.parser.pending() if self.parser else ())):
-                self.skip_before = 0
-        out.extend(events)
+    def sample_head(self) -> None:
+        """Reading starts after the file's start: its first lines still decide the format (when "auto"), as
+        they would reading the file whole (`Reader.sample`)."""
+        if self.reader.fmt is None and self.pos > 0:
+            self.reader.sample(_chunks(self.fd, self.pos, self.lines.max_line))
 
 
 class Follower:
@@ -332,7 +320,8 @@ class Follower:
             return None
         tail.origin = p.origin
         tail.mark = (p.emitted, p.marker)
-        tail.skip_before, tail.skip_open = p.emitted, frozenset(p.open)
+        tail.reader = Reader(self.opts, p.source, p.offset, p.emitted, p.open)
+        tail.sample_head()
         if path != p.path:
             log.info("%s: resuming %s (was %s) at byte %d", p.source, path, p.path, p.offset)
         return tail
@@ -351,7 +340,11 @@ class Follower:
             )
             return None
         self._reported.pop(path, None)
-        return Tail(source, path, fd, (st.st_dev, st.st_ino), pos, LineBuffer(pos, self.opts.max_line), self.opts)
+        return self._tail(source, path, fd, (st.st_dev, st.st_ino), pos)
+
+    def _tail(self, source: str, path: str, fd: int, ino: tuple[int, int], pos: int) -> Tail:
+        """A generation read from byte `pos` (a line's start)."""
+        return Tail(source, path, fd, ino, pos, LineBuffer(pos, self.opts.max_line), Reader(self.opts, source, pos))
 
     def _open_active(self, source: str, at_end: bool) -> None:
         tail = self._open(source, source, 0)
@@ -363,6 +356,8 @@ class Follower:
             back = os.pread(tail.fd, min(size, 64 * 1024), max(0, size - 64 * 1024))
             start = size - len(back) + back.rfind(b"\n") + 1 if b"\n" in back else size - len(back)
             tail.pos, tail.lines = start, LineBuffer(start, self.opts.max_line)
+            tail.reader = Reader(self.opts, source, start)
+            tail.sample_head()
             log.info('%s: first start: following from byte %d (start_at = "end")', source, start)
         self.tails.append(tail)
 
@@ -397,7 +392,6 @@ class Follower:
             if n:
                 self.read_at[tail.source] = time.time()
                 self.bytes_read[tail.source] += n
-                self.lines_read[tail.source] += tail.lines_parsed()
             else:
                 if tail.rotated_at is not None and self._drained(tail, now):
                     events = tail.flush(partial=True)
@@ -405,6 +399,7 @@ class Follower:
                 elif not tail.flushed and now - tail.grew_at >= self.settings.quiet:
                     events = tail.flush(partial=False)
             if events or n:
+                self.lines_read[tail.source] += tail.reader.lines_parsed()
                 out.append((tail, events))
         return out
 
@@ -444,12 +439,7 @@ class Follower:
             head = os.pread(tail.fd, ORIGIN_BYTES, 0) if tail.origin is not None or tail.pos else b""
         except OSError:
             return
-        if (
-            size < tail.pos
-            or (tail.origin is not None and origin(head) != tail.origin)
-            or (tail.origin is None and not head.startswith(tail._head))
-            or (size >= tail.mark[0] and tail.rewritten())
-        ):
+        if size < tail.pos or not tail.starts_as(head) or (size >= tail.mark[0] and tail.rewritten()):
             self._truncated(tail)
 
     def _rotated_meanwhile(self, source: str, looked: float | None) -> None:
@@ -460,16 +450,8 @@ class Follower:
     def _truncated(self, tail: Tail) -> None:
         """copytruncate (or a rewrite in place): the old generation is finished from its copy, if one is
         beside it; the file itself, wherever it is now, is read again from 0 as a new generation."""
-        fresh = Tail(
-            tail.source,
-            tail.path,
-            os.dup(tail.fd),
-            tail.ino,
-            0,
-            LineBuffer(0, self.opts.max_line),
-            self.opts,
-            rotated_at=tail.rotated_at,
-        )
+        fresh = self._tail(tail.source, tail.path, os.dup(tail.fd), tail.ino, 0)
+        fresh.rotated_at = tail.rotated_at
         copy = None
         if tail.origin is not None:
             copy = next((p for p in _candidates(tail.source)[1:] if _origin_of(p) == tail.origin), None)
@@ -521,7 +503,7 @@ class Follower:
 
     def reads_requests(self) -> bool:
         """Some file being read is an access log (or holds request lines)."""
-        return any(t.fmt not in (None, "error") for t in self.tails)
+        return any(t.reader.fmt not in (None, "error") for t in self.tails)
 
     def carry(self, old: Follower) -> None:
         """Go on with the counts and read times of the follower this one replaces (a reload)."""
@@ -603,6 +585,18 @@ def _origin_of(path: str, strict: bool = False) -> str | None:
         return origin(os.pread(fd, ORIGIN_BYTES, 0))
     finally:
         os.close(fd)
+
+
+def _chunks(fd: int, end: int, max_line: int) -> Iterator[Chunk]:
+    """The lines of the file `fd` before byte `end` (a line's start), read as they are asked for."""
+    lines = LineBuffer(0, max_line)
+    at = 0
+    while at < end:
+        data = os.pread(fd, min(READ_SIZE, end - at), at)
+        if not data:
+            return
+        at += len(data)
+        yield from lines.push(data)
 
 
 def _marker(fd: int, end: int) -> str:

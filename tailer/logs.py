@@ -42,10 +42,9 @@ class _Format(logging.Formatter):
 def setup_logging(level: int = logging.INFO) -> None:
     """Send the `tailer` loggers to stderr through the redacting filter (once)."""
     root = logging.getLogger("tailer")
-    if any(getattr(h, "_kong_tailer", False) for h in root.handlers):
+    if any(isinstance(h, _Stderr) for h in root.handlers):
         return
     handler = _Stderr()
-    handler._kong_tailer = True  # type: ignore[attr-defined]
     handler.setFormatter(_Format(journal=bool(os.environ.get("JOURNAL_STREAM"))))
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)

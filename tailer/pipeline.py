@@ -1,16 +1,25 @@
-"""The one place the stage order is written: events → correlation → rules → notifier budgets → messages.
+"""The one place the stage order is written: events → correlation → rules → silences → notifier budgets →
+messages.
 
-Both drivers use it: `replay` feeds it the events of whole files, the daemon those of the lines it just read.
-It is pure: time is the events' time; `advance(t)` lets the daemon move time on when no event comes.
-The daemon may set `silence` (tailer.silence): alerts it holds back go to `held` instead of the budgets.
+Both drivers use it through this narrow interface and nothing else: `replay` feeds it the events of whole
+files, the daemon those of the lines it just read.
+
+    feed(events, origins=, requests=)   one batch, in log order → Outcome
+    advance(now)                        event time moved on with no event (the daemon's idle timer) → Outcome
+    finish()                            the input ended: open groups and backlogs go out → Outcome
+    hold_back(match)                    the silences in force (None: none); a held alert goes to Outcome.held
+    state() / restore(state)            the rules' state as a plain, versioned value (tailer.snapshot saves it)
+
+It is pure: time is the events' time, and nothing here reads a clock, a file or a socket.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from tailer.alerts import Alert, Message
 from tailer.budget import Budget
@@ -21,26 +30,60 @@ from tailer.rules.engine import Engine
 from tailer.rules.expr import statuses
 from tailer.rules.model import RuleSet
 
+STATE_VERSION = 1  # of `PipelineState`: a snapshot of another version is not read back
+Silence = Callable[[Alert], int | None]  # the id of the silence holding an alert back, or None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A rule raised on an event (a bug, or a value no one foresaw): the event is lost to that rule only."""
+
+    rule: str
+    event: Event
+    error: Exception
+
+    @property
+    def key(self) -> str:
+        """The outbox key of the entry: the same entry read again is the same failure."""
+        return failure_key(self.rule, self.event)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one step of the pipeline let out."""
+
+    messages: list[Message] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    held: list[tuple[int, Alert]] = field(default_factory=list)  # (silence id, alert) held back by silences
+
+
+@dataclass(slots=True)
+class PipelineState:
+    """The rules' state between two batches: windows, snooze digests, open groups, budgets' backlogs and the
+    error entries waiting for their request. Each part is a plain mapping of its owner's making."""
+
+    engine: dict[str, Any]
+    rules: dict[str, dict[str, Any]]  # by rule name: restored into the rule of that name, if there is one
+    correlator: dict[str, Any]
+    budgets: dict[str, dict[str, Any]]  # by notifier name
+    version: int = STATE_VERSION
+
 
 class Pipeline:
     def __init__(self, ruleset: RuleSet) -> None:
         self.ruleset = ruleset
-        self.correlator = Correlator()
-        self.engine = Engine(ruleset.rules)
+        self._correlator = Correlator()
+        self._engine = Engine(ruleset.rules)
         used = sorted({n for rule in ruleset.rules for n in rule.notify})
-        self.budgets = {n: Budget(n, ruleset.notifiers[n].rate, ruleset.notifiers[n].burst) for n in used}
-        self.silence: Callable[[Alert], int | None] | None = None  # the id of the silence holding an alert back
-        self.held: list[tuple[int, Alert]] = []  # alerts silences held back, for the caller to take
+        self._budgets = {n: Budget(n, ruleset.notifiers[n].rate, ruleset.notifiers[n].burst) for n in used}
+        self._silence: Silence | None = None
 
-    @property
-    def needs_tallies(self) -> bool:
-        """Some rule counts every request, so the parser must count those it does not make events of."""
-        return bool(self.engine.counting)
+    # -- what the rules need read
 
     def parse_context(self, ctx: ParseContext) -> ParseContext:
         """`ctx` told what these rules need read: the request statuses to make events of, whether to count
         the others. Both drivers read their files with it."""
-        return replace(ctx, statuses=self.http_statuses(), tallies=self.needs_tallies)
+        return replace(ctx, statuses=self.http_statuses(), tallies=bool(self._engine.counting))
 
     def http_statuses(self) -> frozenset[int] | None:
         """The request statuses some rule may want as events (None: every one from 400 up); the parser only
@@ -62,46 +105,84 @@ class Pipeline:
             wanted |= codes
         return frozenset(c for c in wanted if c >= 400)
 
-    def feed(self, events: list[Event]) -> list[Message]:
-        """The messages that the events of one batch (in log order) let go out."""
-        alerts = self.engine.feed(self.correlator.join(events))
-        return self._route(alerts, self.engine.now)
+    # -- the steps
 
-    def advance(self, now: float) -> list[Message]:
-        """Event time moved on to `now` (seconds since the epoch) with no event."""
-        return self._route(self.engine.advance(now), now)
-
-    def finish(self) -> list[Message]:
-        """The input ended: flush every open group and backlog."""
-        out = self._route(self.engine.finish(), self.engine.now)
-        for budget in self.budgets.values():
-            out.extend(budget.finish())
+    def feed(self, events: list[Event], *, origins: Mapping[str, str] | None = None, requests: bool = True) -> Outcome:
+        """What the events of one batch (in log order) let out. `origins`: which generation of each file they
+        come from (`lines.origin`; alert keys hold it). `requests`: an access log is being read, so error
+        entries are kept for the request line that explains them (False: only error logs are read)."""
+        if origins:
+            self._engine.note_origins(origins)
+        self._correlator.joining = requests
+        out = Outcome()
+        alerts = self._engine.feed(self._correlator.join(events))
+        self._route(alerts, self._engine.now, out)
+        out.failures = [Failure(rule, event, exc) for rule, event, exc in self._engine.take_failures()]
         return out
 
-    def _route(self, alerts: Iterable[Alert], now: float | None) -> list[Message]:
-        out: list[Message] = []
-        silence = self.silence
+    def advance(self, now: float) -> Outcome:
+        """Event time moved on to `now` (seconds since the epoch) with no event."""
+        out = Outcome()
+        self._route(self._engine.advance(now), now, out)
+        return out
+
+    def finish(self) -> Outcome:
+        """The input ended: flush every open group and backlog."""
+        out = Outcome()
+        self._route(self._engine.finish(), self._engine.now, out)
+        for budget in self._budgets.values():
+            out.messages.extend(budget.finish())
+        return out
+
+    def hold_back(self, silence: Silence | None) -> None:
+        """From now on, alerts `silence` names an id for are held back (Outcome.held), before any budget."""
+        self._silence = silence
+
+    def _route(self, alerts: Iterable[Alert], now: float | None, out: Outcome) -> None:
+        messages = out.messages
+        silence = self._silence
+        budgets = self._budgets
         for alert in alerts:
             if silence is not None:
                 held = silence(alert)
                 if held is not None:
-                    self.held.append((held, alert))
+                    out.held.append((held, alert))
                     continue
             t = alert.time.timestamp()
             for name in alert.rule.notify:
-                out.extend(self.budgets[name].offer(alert, t))
+                messages.extend(budgets[name].offer(alert, t))
         if now is not None:
-            for budget in self.budgets.values():
-                out.extend(budget.tick(now))
-        return out
+            for budget in budgets.values():
+                messages.extend(budget.tick(now))
+
+    # -- what it knows
 
     def stats(self) -> dict[str, Counter[str]]:
         """Per rule: events matched, alerts, and what was suppressed by which step."""
-        stats = self.engine.stats()  # fresh counters, ours to add to
-        for budget in self.budgets.values():
+        stats = self._engine.stats()  # fresh counters, ours to add to
+        for budget in self._budgets.values():
             for rule, n in budget.held.items():
                 stats[rule][f"budget:{budget.notifier}"] += n
         return stats
+
+    def state(self) -> PipelineState:
+        engine, rules = self._engine.state()
+        return PipelineState(
+            engine, rules, self._correlator.state(), {name: b.state() for name, b in self._budgets.items()}
+        )
+
+    def restore(self, state: PipelineState) -> None:
+        """Go on from `state`, saved by a pipeline whose rules and notifiers may differ from ours: the state of
+        a rule or budget that is gone is dropped, a new one starts afresh."""
+        self._engine.restore(state.engine, state.rules)
+        self._correlator.restore(state.correlator)
+        for name, budget in self._budgets.items():
+            if name in state.budgets:
+                budget.restore(state.budgets[name])
+
+    def wrap_rules(self, wrap: Callable[[str, Callable[..., None]], Callable[..., None]]) -> None:
+        """Replace each rule's step by `wrap(rule name, step)` (the fault-injection tests, tailer.faults)."""
+        self._engine.wrap_rules(wrap)
 
 
 def failure_key(rule: str, event: Event) -> str:

@@ -2,14 +2,14 @@
 of `notify.deliver` (rate, 429 pauses, backoff until `retry_for`, dead letters). The reader never waits on it.
 
 A row is committed `sending` before its attempt and `sent` right after it, so a crash in between leaves at
-most one message that may go twice (the outbox's `recover()` says which). When a Slack notifier has fallen
-behind (an outage, a storm) and `fold_from` messages or more are due, up to `fold_max` of them go out as one
-backlog message that lists each one's text and key (`slack.fold`), and are all marked sent together.
+most one message that may go twice (the outbox's `recover()` says which). When a notifier whose destination
+folds (`deliver.Folding`: a Slack webhook) has fallen behind (an outage, a storm) and `FOLD_FROM` messages or
+more are due, up to `FOLD_MAX` of them go out as one backlog message that lists each one's text and key
+(`destination.fold`), and are all marked sent together.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import sqlite3
@@ -21,8 +21,7 @@ from datetime import UTC, datetime
 from tailer import faults
 from tailer.budget import TokenBucket
 from tailer.notify import Outcome
-from tailer.notify.deliver import Decision, DeliveryPolicy, Destination, decide
-from tailer.notify.slack import fold
+from tailer.notify.deliver import Decision, DeliveryPolicy, Destination, Folding, decide, folding
 from tailer.state import Outbox, Row
 
 log = logging.getLogger("tailer.sender")
@@ -33,19 +32,11 @@ FOLD_MAX = 100
 
 
 class Sender(threading.Thread):
-    def __init__(
-        self,
-        destination: Destination,
-        policy: DeliveryPolicy,
-        outbox: Outbox,
-        *,
-        foldable: bool,
-    ) -> None:
+    def __init__(self, destination: Destination, policy: DeliveryPolicy, outbox: Outbox) -> None:
         super().__init__(name=f"send-{destination.name}", daemon=True)
         self.destination = destination
         self.policy = policy
         self.outbox = outbox
-        self.foldable = foldable
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.beat = time.monotonic()  # the last time the loop went round (health)
@@ -58,12 +49,12 @@ class Sender(threading.Thread):
         self._bucket = TokenBucket(policy.rate, policy.burst) if policy.rate else None
         self._rng = random.Random()
 
-    def reconfigure(self, destination: Destination, policy: DeliveryPolicy, foldable: bool) -> None:
+    def reconfigure(self, destination: Destination, policy: DeliveryPolicy) -> None:
         """A reload changed this notifier: the next attempt goes through `destination`, under `policy`.
         (Payloads are rendered when queued, so what is queued is sent as it was rendered.)"""
         if (policy.rate, policy.burst) != (self.policy.rate, self.policy.burst):
             self._bucket = TokenBucket(policy.rate, policy.burst) if policy.rate else None
-        self.destination, self.policy, self.foldable = destination, policy, foldable
+        self.destination, self.policy = destination, policy
         self.wake.set()
 
     def stop(self) -> None:
@@ -104,14 +95,16 @@ class Sender(threading.Thread):
             if wait:
                 return wait
         now = time.time()
-        limit = FOLD_MAX if self.foldable else 1
-        rows = self.outbox.next_due(name, now, limit)
+        folder = folding(self.destination)
+        rows = self.outbox.next_due(name, now, FOLD_MAX if folder is not None else 1)
         if not rows:
             due = self.outbox.waiting().get(name)
             return POLL if due is None else max(0.01, due - now)
-        if len(rows) < FOLD_FROM:
+        if folder is not None and len(rows) >= FOLD_FROM:
+            payload = _fold(folder, rows)
+        else:
             rows = rows[:1]
-        payload = rows[0].payload if len(rows) == 1 else self._fold(rows)
+            payload = rows[0].payload
         if self._bucket is not None:
             self._bucket.take(time.monotonic())
         self.outbox.sending(rows, now)
@@ -165,8 +158,10 @@ class Sender(threading.Thread):
             log.debug("%s: attempt failed", self.destination.name, exc_info=True)
             return Outcome("dead", f"internal error: {type(exc).__name__}: {exc}")
 
-    def _fold(self, rows: list[Row]) -> str:
-        first = datetime.fromtimestamp(rows[0].created_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        last = datetime.fromtimestamp(rows[-1].created_at, UTC).strftime("%H:%M:%S UTC")
-        span = f"queued {first} – {last}"
-        return json.dumps(fold([r.payload for r in rows], [r.key for r in rows], span), ensure_ascii=False)
+
+def _fold(folder: Folding, rows: list[Row]) -> str:
+    """One payload for a backlog of rows, as the destination folds them."""
+    first = datetime.fromtimestamp(rows[0].created_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    last = datetime.fromtimestamp(rows[-1].created_at, UTC).strftime("%H:%M:%S UTC")
+    span = f"queued {first} – {last}"
+    return folder.fold([r.payload for r in rows], [r.key for r in rows], span)

@@ -1,29 +1,26 @@
 """Where lines come from for one-shot reading: plain files, gzip files (by their magic bytes, so a rotated
 `error.log.2.gz` or a compressed file without the suffix both work) and standard input; and the events
-read from them (`FileEvents`), for `parse` and `replay`."""
+read from them (`FileEvents`: its chunks through a `tailer.reader.Reader`), for `parse` and `replay`."""
 
 from __future__ import annotations
 
 import contextlib
 import gzip
-import itertools
 import sys
 import zlib
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from typing import BinaryIO
 
-from tailer.config import host_name, resolve_zone
 from tailer.errors import InputError
 from tailer.events import Event
 from tailer.lines import DEFAULT_MAX_LINE, Chunk, LineBuffer, origin
-from tailer.parse import ParseContext, detect_format, make_parser
-from tailer.parse.accesslog import BUILTIN, LogFormat, compile_log_format
+from tailer.reader import Reader, ReadOptions, read_options
+
+__all__ = ["FileEvents", "ReadOptions", "open_log", "read_chunks", "read_options"]  # ReadOptions: tailer.reader
 
 READ_SIZE = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
-DETECT_SAMPLE = 64 * 1024  # bytes of complete lines that decide the format of a file
 
 
 def open_log(path: str) -> BinaryIO:
@@ -57,36 +54,15 @@ def read_chunks(
     yield from lines.finish()
 
 
-@dataclass(frozen=True)
-class ReadOptions:
-    """How to read log files: the format ("auto" detects it per file), where events say they come from,
-    the access-log formats to try, the line cap."""
-
-    fmt: str
-    ctx: ParseContext  # `file` is filled in per file
-    log_formats: tuple[LogFormat, ...] = BUILTIN
-    max_line: int = DEFAULT_MAX_LINE
-
-
-def read_options(
-    fmt: str, zone: str | None, host: str | None, log_formats: tuple[str, ...], max_line: int, emit_all: bool = False
-) -> ReadOptions:
-    """ReadOptions from the reading settings as given (ConfigError for a bad zone or log_format)."""
-    ctx = ParseContext("", host or host_name(), resolve_zone(zone), emit_all)
-    formats = tuple(compile_log_format(f, f"--log-format #{i}") for i, f in enumerate(log_formats, 1))
-    return ReadOptions(fmt, ctx, formats + BUILTIN, max_line)
-
-
 class FileEvents:
-    """The events of one log file, in batches (one per chunk of lines), parsed with its detected format.
+    """The events of one log file, in batches (one per chunk of lines read; none while its format is undecided).
     After iteration `fmt` and `stats` say what was read; `position()` says how far, in file bytes; `origin`
     which file it is (`lines.origin`), once its first line is read."""
 
     def __init__(self, path: str, opts: ReadOptions) -> None:
         self.path = path
         self.opts = opts
-        self.fmt = opts.fmt
-        self.stats: Counter[str] = Counter()
+        self.reader = Reader(opts, path)
         self.origin: str | None = None
         self._raw: BinaryIO | None = None
         self._read = 0
@@ -98,24 +74,22 @@ class FileEvents:
                 self._read = self._raw.tell()
         return self._read
 
+    @property
+    def fmt(self) -> str:
+        """The format, once decided ("auto" until then)."""
+        return self.reader.fmt or self.opts.fmt
+
+    @property
+    def stats(self) -> Counter[str]:
+        return self.reader.stats
+
     def __iter__(self) -> Iterator[list[Event]]:
-        ctx = replace(self.opts.ctx, file=self.path)
+        reader = self.reader
         with open_log(self.path) as stream:
             self._raw = getattr(stream, "fileobj", None) or stream
-            chunks = read_chunks(stream, self.path, self.opts.max_line)
-            head: list[Chunk] = []
-            if self.fmt == "auto":  # judge from the first complete lines; a cut line says nothing
-                for chunk in chunks:
-                    head.append(chunk)
-                    if sum(len(c.data) for c in head if not c.cut) >= DETECT_SAMPLE:
-                        break
-                sample = b"".join(c.data for c in head if not c.cut)[:DETECT_SAMPLE]
-                self.fmt = detect_format(sample, self.opts.log_formats)
-            parser = make_parser(self.fmt, ctx, self.opts.log_formats)
-            self.stats = parser.stats
-            for chunk in itertools.chain(head, chunks):
+            for chunk in read_chunks(stream, self.path, self.opts.max_line):
                 if chunk.offset == 0:
                     self.origin = origin(chunk.data)
-                yield parser.feed(chunk)
-            yield parser.finish()
+                yield reader.feed(chunk)
+            yield reader.finish()
             self.position()  # the end, before the file closes

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
-from tailer.errors import TailerError
+from tailer.errors import StateError
 
 SCHEMA_VERSION = 1
 DATABASE = "state.db"
@@ -90,12 +90,6 @@ CREATE TABLE IF NOT EXISTS silenced (               -- alerts a silence held bac
     UNIQUE (silence, key)
 );
 """
-
-
-class StateError(TailerError):
-    """The state directory cannot be used: locked by another instance, unreadable, corrupt, or too new."""
-
-    exit_code = 3
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from tailer.notify import SENT
-from tailer.notify.command import run_command
-from tailer.notify.deliver import CommandDestination, Deliverer, DeliveryPolicy
+from tailer.notify.command import CommandDestination, run_command
+from tailer.notify.deliver import Deliverer, DeliveryPolicy
 from tailer.notify.payload import alert_json
 from tests.test_delivery import make_message
 

@@ -24,19 +24,12 @@ from tailer.alerts import Alert, Message
 from tailer.budget import TokenBucket
 from tailer.events import Http
 from tailer.notify import SENT, Outcome
-from tailer.notify.deliver import (
-    ConsoleDestination,
-    Deliverer,
-    DeliveryPolicy,
-    SlackDestination,
-    WebhookDestination,
-    backoff,
-    decide,
-)
+from tailer.notify.console import ConsoleDestination
+from tailer.notify.deliver import Deliverer, DeliveryPolicy, backoff, decide
 from tailer.notify.payload import kong_webhook_body
-from tailer.notify.slack import classify
+from tailer.notify.slack import SlackDestination, classify
 from tailer.notify.transport import Transport, TransportError, classify_http, failure_reason, retry_after
-from tailer.notify.webhook import build_request
+from tailer.notify.webhook import WebhookDestination, build_request
 from tailer.rules.model import Rule
 from tailer.secrets import redact, register
 from tailer.template import compile_template

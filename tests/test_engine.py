@@ -122,12 +122,12 @@ def run_steps(p: Pipeline, steps: Sequence[Step]) -> list[Message]:
             batch.append(step)
             continue
         if batch:
-            out += p.feed(batch)
+            out += p.feed(batch).messages
             batch = []
-        out += p.advance(at(step).timestamp())
+        out += p.advance(at(step).timestamp()).messages
     if batch:
-        out += p.feed(batch)
-    out += p.finish()
+        out += p.feed(batch).messages
+    out += p.finish().messages
     return out
 
 
@@ -514,18 +514,18 @@ def test_group_window_an_alert_at_the_window_end_opens_a_new_group() -> None:
 
 def test_group_window_finish_flushes_an_open_group() -> None:
     p = pipeline(rule(GROUPED))
-    assert p.feed([http(0, 0), http(10, 1)]) == []
-    [message] = p.finish()
+    assert p.feed([http(0, 0), http(10, 1)]).messages == []
+    [message] = p.finish().messages
     assert [a.event.offset for a in message.alerts[0].members] == [0, 1]
     assert message.count == 2
-    assert p.finish() == []
+    assert p.finish().messages == []
 
 
 def test_group_window_flushed_by_advance() -> None:
     p = pipeline(rule(GROUPED))
-    assert p.feed([http(0, 0), http(10, 1)]) == []
-    assert p.advance(at(59).timestamp()) == []
-    [message] = p.advance(at(60).timestamp())
+    assert p.feed([http(0, 0), http(10, 1)]).messages == []
+    assert p.advance(at(59).timestamp()).messages == []
+    [message] = p.advance(at(60).timestamp()).messages
     assert message.count == 2
 
 
@@ -573,8 +573,8 @@ def feed_in(batches: list[list[Event]]) -> tuple[list[Message], dict[str, dict[s
     p = pipeline(MIXED)
     out: list[Message] = []
     for batch in batches:
-        out += p.feed(batch)
-    out += p.finish()
+        out += p.feed(batch).messages
+    out += p.finish().messages
     return out, {name: nonzero(s) for name, s in p.stats().items()}
 
 
@@ -617,11 +617,11 @@ def test_event_time_not_arrival_decides() -> None:
     """Three matches fed minutes apart in wall time but within 60 s of log time alert; the same count spread
     over more than 60 s of log time does not, however quickly it arrives."""
     p = pipeline(rule(TH))
-    assert p.feed([http(0, 0)]) == []
-    assert p.feed([http(20, 1)]) == []
-    assert offsets(p.feed([http(40, 2)])) == [2]
+    assert p.feed([http(0, 0)]).messages == []
+    assert p.feed([http(20, 1)]).messages == []
+    assert offsets(p.feed([http(40, 2)]).messages) == [2]
     q = pipeline(rule(TH))
-    assert q.feed([http(0, 0), http(61, 1), http(122, 2)]) + q.finish() == []
+    assert q.feed([http(0, 0), http(61, 1), http(122, 2)]).messages + q.finish().messages == []
 
 
 # -- the Slack budget (rate 1/s)
@@ -631,20 +631,20 @@ PER_EVENT_SLACK = rule('kind = "http"\nwhen = "status >= 500"\n', notify="slack"
 
 def test_slack_budget_same_second_storm() -> None:
     p = pipeline(PER_EVENT_SLACK)
-    first = p.feed([http(0, i) for i in range(10)])
+    first = p.feed([http(0, i) for i in range(10)]).messages
     assert [offsets([m]) for m in first] == [[0]]
-    assert p.advance(at(0.5).timestamp()) == []
-    [digest] = p.advance(at(1).timestamp())
+    assert p.advance(at(0.5).timestamp()).messages == []
+    [digest] = p.advance(at(1).timestamp()).messages
     assert offsets([digest]) == list(range(1, 10))
     assert (digest.count, digest.time) == (9, at(1))
-    assert p.finish() == []
+    assert p.finish().messages == []
     assert nonzero(p.stats()["r"]) == {"matched": 10, "alerts": 10, "budget:slack": 9}
 
 
 def test_slack_budget_finish_sends_the_backlog() -> None:
     p = pipeline(PER_EVENT_SLACK)
-    assert len(p.feed([http(0, i) for i in range(10)])) == 1
-    [digest] = p.finish()
+    assert len(p.feed([http(0, i) for i in range(10)]).messages) == 1
+    [digest] = p.finish().messages
     assert digest.count == 9
 
 
@@ -659,8 +659,8 @@ def test_slack_budget_hundred_thousand_events_in_a_minute() -> None:
     p = pipeline(PER_EVENT_SLACK)
     messages: list[Message] = []
     for i in range(0, n, 2048):
-        messages += p.feed(events[i : i + 2048])
-    messages += p.finish()
+        messages += p.feed(events[i : i + 2048]).messages
+    messages += p.finish().messages
     assert len(messages) <= 60
     assert sum(m.count for m in messages) == n
     assert sorted(a.event.offset for m in messages for a in m.alerts) == list(range(n))
@@ -678,8 +678,8 @@ def test_slack_digests_do_not_depend_on_batching() -> None:
         p = pipeline(PER_EVENT_SLACK)
         out: list[Message] = []
         for batch in batches:
-            out += p.feed(batch)
-        out += p.finish()
+            out += p.feed(batch).messages
+        out += p.finish().messages
         return [(m.time, offsets([m])) for m in out]
 
     assert run([[e] for e in events]) == run([events])
@@ -712,6 +712,6 @@ def test_correlated_cause_and_error_fields() -> None:
 def test_correlation_across_batches() -> None:
     toml = rule('kind = "http"\nwhen = \'cause == "upstream_refused"\'\n', text="{{ error.upstream }}")
     p = pipeline(toml)
-    assert p.feed([error(0, 0, upstream="http://10.0.0.12:8080/orders", request_id="r1")]) == []
-    [message] = p.feed([http(0, 1, 502, request_id="r1")])
+    assert p.feed([error(0, 0, upstream="http://10.0.0.12:8080/orders", request_id="r1")]).messages == []
+    [message] = p.feed([http(0, 1, 502, request_id="r1")]).messages
     assert message.alerts[0].render("text", no_escape) == "http://10.0.0.12:8080/orders"

@@ -26,7 +26,7 @@ from tailer import state
 from tailer.events import Event, ParseError
 from tailer.follow import Follower, Settings, Tail
 from tailer.parse import ParseContext
-from tailer.sources import ReadOptions
+from tailer.reader import ReadOptions
 from tailer.state import Position
 
 ROTATE_WAIT = 0.2

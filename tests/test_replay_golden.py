@@ -282,7 +282,7 @@ def test_a_progress_bar_on_a_terminal_for_long_inputs(monkeypatch: pytest.Monkey
     from tailer.commands import replay as replay_module
     from tailer.commands.replay import ReplayOptions, run_replay
     from tailer.parse import ParseContext
-    from tailer.sources import ReadOptions
+    from tailer.reader import ReadOptions
 
     case = CASES_DIR / "contract"
     logs = [str(case / "access.log"), str(case / "error.log")]

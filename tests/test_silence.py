@@ -376,31 +376,32 @@ def test_an_ended_silence_that_held_something_back_is_to_be_told_once(tmp_path: 
 def test_silenced_alerts_are_held_before_the_budget_and_other_alerts_pass() -> None:
     batch = events(*[f"ALERT 2 storm {i}" for i in range(50)], "ALERT 3 real", "connect() refused")
     p = Pipeline(RULESET)
-    p.silence = Matcher([sil(1, "marked", 'message =~ "ALERT 2"')]).match
-    out = p.feed(batch)
+    p.hold_back(Matcher([sil(1, "marked", 'message =~ "ALERT 2"')]).match)
+    outcome = p.feed(batch)
+    out = outcome.messages
     assert [[message(a) for a in m.alerts] for m in out] == [["ALERT 3 real"], ["connect() refused"]]
-    assert [(i, a.rule.name) for i, a in p.held] == [(1, "marked")] * 50
-    assert [message(a) for _, a in p.held] == [f"ALERT 2 storm {i}" for i in range(50)]
-    assert p.finish() == []  # nothing waits in a budget's backlog
+    assert [(i, a.rule.name) for i, a in outcome.held] == [(1, "marked")] * 50
+    assert [message(a) for _, a in outcome.held] == [f"ALERT 2 storm {i}" for i in range(50)]
+    assert p.finish().messages == []  # nothing waits in a budget's backlog
     assert not any(k.startswith("budget:") for counts in p.stats().values() for k in counts if counts[k])
 
     control = Pipeline(RULESET)  # the same batch with no silence: the budget (2 at once) holds the rest back
-    first = control.feed(batch)
+    checked = control.feed(batch)
+    first = checked.messages
     assert [len(m.alerts) for m in first] == [1, 1]
     assert [message(a) for m in first for a in m.alerts] == ["ALERT 2 storm 0", "ALERT 2 storm 1"]
-    assert control.held == []
+    assert checked.held == []
 
 
 def test_a_glob_silence_in_the_pipeline_holds_only_its_rules() -> None:
     p = Pipeline(RULESET)
-    p.silence = Matcher([sil(4, "upstream-*")]).match
-    out = p.feed(events("connect() refused", "upstream timed out", "ALERT 7 x"))
-    assert [a.rule.name for m in out for a in m.alerts] == ["marked"]
-    assert sorted(a.rule.name for _, a in p.held) == ["upstream-refused", "upstream-timeout"]
-    p.held.clear()
-    p.silence = None  # the silence ended: alerts flow again
-    out = p.feed(events("connect() refused", second=5))
-    assert [a.rule.name for m in out for a in m.alerts] == ["upstream-refused"] and p.held == []
+    p.hold_back(Matcher([sil(4, "upstream-*")]).match)
+    outcome = p.feed(events("connect() refused", "upstream timed out", "ALERT 7 x"))
+    assert [a.rule.name for m in outcome.messages for a in m.alerts] == ["marked"]
+    assert sorted(a.rule.name for _, a in outcome.held) == ["upstream-refused", "upstream-timeout"]
+    p.hold_back(None)  # the silence ended: alerts flow again
+    outcome = p.feed(events("connect() refused", second=5))
+    assert [a.rule.name for m in outcome.messages for a in m.alerts] == ["upstream-refused"] and outcome.held == []
 
 
 # =========================================================================== the command line

@@ -30,12 +30,12 @@ def run(events: list[Event], stop_after: int | None = None) -> list[Message]:
     p = fresh()
     out: list[Message] = []
     for i, event in enumerate(events):
-        out += p.feed([event])
+        out += p.feed([event]).messages
         if i == stop_after:  # a restart: everything but the snapshot is lost
             data = snapshot.dump(p)
             p = fresh()
             snapshot.load(p, data)
-    return out + p.finish()
+    return out + p.finish().messages
 
 
 @pytest.mark.parametrize("seed", [11, 12])
@@ -56,10 +56,10 @@ def test_state_of_a_removed_rule_is_dropped() -> None:
     data = snapshot.dump(p)
     without = fresh(MIXED + "\n" + rule('kind = "http"\nwhen = "status == 1"\n', notify="slack", name="other"))
     snapshot.load(without, data)
-    assert [m for m in without.finish() if m.notifier == "slack"] == []
+    assert [m for m in without.finish().messages if m.notifier == "slack"] == []
     kept = fresh()
     snapshot.load(kept, data)
-    assert any(a.rule.name == "storm" for m in kept.finish() for a in m.alerts)
+    assert any(a.rule.name == "storm" for m in kept.finish().messages for a in m.alerts)
 
 
 class _Boom:
@@ -90,7 +90,7 @@ def test_event_times_in_the_hosts_zone_are_saved(zone: str) -> None:
         p.feed([replace(http(n * 0.1, n, 503), time=at(n * 0.1).astimezone(tz))])
     restored = fresh()
     snapshot.load(restored, snapshot.dump(p))
-    held = [a for m in restored.finish() if m.notifier == "slack" for a in m.alerts]
+    held = [a for m in restored.finish().messages if m.notifier == "slack" for a in m.alerts]
     assert held and all(
         a.event.time is not None and a.event.time.utcoffset() == tz.utcoffset(a.event.time) for a in held
     )
@@ -126,10 +126,10 @@ def test_windows_restored_take_the_rules_within_as_it_is_now(within: str, fires:
         return f"2025/01/15 10:{minute:02d}:00 [error] 1#0: *1 BURST, client: 10.0.0.1, server: kong\n".encode()
 
     old = Pipeline(_burst_rules("10m"))
-    assert old.feed(parse_bytes(line(1) + line(5))) == []
+    assert old.feed(parse_bytes(line(1) + line(5))).messages == []
     new = Pipeline(_burst_rules(within))
     snapshot.load(new, snapshot.dump(old))
-    alerts = [a for m in new.feed(parse_bytes(line(9))) for a in m.alerts]
+    alerts = [a for m in new.feed(parse_bytes(line(9))).messages for a in m.alerts]
     assert bool(alerts) is fires
     if fires:
         assert alerts[0].count == 3 and alerts[0].fields["within"] == 600.0

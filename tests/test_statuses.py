@@ -89,8 +89,8 @@ def test_reading_only_wanted_requests_changes_no_message() -> None:
         for log in logs:
             ctx = ParseContext(log, HOST, UTC, statuses=wanted, tallies=True)
             for batch in FileEvents(log, ReadOptions("auto", ctx)):
-                out += pipeline.feed(batch)
-        out += pipeline.finish()
+                out += pipeline.feed(batch).messages
+        out += pipeline.finish().messages
         return [(m.notifier, m.key, m.count) for m in out]
 
     wanted = Pipeline(ruleset).http_statuses()

@@ -14,9 +14,9 @@ import pytest
 
 from tailer.cli import run
 from tailer.commands.run import DEFAULT_STATE_DIR, load_config, settings_now
-from tailer.notify.build import BUILTIN_CREDENTIAL, destination_for
-from tailer.notify.deliver import ConsoleDestination, SlackDestination
-from tailer.rules.load import BUILTIN_NOTIFIERS
+from tailer.notify.console import ConsoleDestination
+from tailer.notify.registry import BUILTIN_NOTIFIERS, destination_for
+from tailer.notify.slack import BUILTIN_CREDENTIAL, SlackDestination
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "systemd" / "kong-tailer.service"

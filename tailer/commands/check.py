@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from typing import TextIO
 
-from tailer.errors import ConfigError
-from tailer.rules.load import RulesError, load_rules
+from tailer.errors import ConfigError, RulesError
+from tailer.notify.build import BUILT_IN
+from tailer.notify.registry import type_of
+from tailer.rules.load import load_rules
 from tailer.rules.model import NotifierConfig, Rule
 
 
@@ -30,7 +32,7 @@ def run_check(rules_dir: str, out: TextIO, err: TextIO) -> int:
             out.write(f"  {'':<24} note: {note}\n")
     out.write("notifiers\n")
     for name, config in sorted(ruleset.notifiers.items()):
-        if name in used or config.file != "(built in)":
+        if name in used or config.file != BUILT_IN:
             out.write(f"  {name:<24} {_notifier(config)}{'' if name in used else ' (used by no rule)'}\n")
     return 0
 
@@ -84,17 +86,6 @@ def _notes(rule: Rule) -> list[str]:
 
 
 def _notifier(config: NotifierConfig) -> str:
-    o = config.options
-    if config.type in ("slack", "webhook"):
-        sources = [f"${o['url_env']}" if "url_env" in o else "", o.get("url_file", ""), o.get("url_credential", "")]
-        where = " or ".join(s for s in sources if s) or ("url in the rule file" if "url" in o else "?")
-        ready = ""
-        if "url_env" in o and not any(k in o for k in ("url", "url_file", "url_credential")):
-            ready = " (set)" if os.environ.get(o["url_env"]) else " (not set)"
-        what = f"{config.type}, URL from {where}{ready}"
-    elif config.type == "command":
-        what = f"command {' '.join(o['argv'])}"
-    else:
-        what = "console (standard output)"
+    what = type_of(config).describe(config, os.environ)
     rate = f", at most {config.rate:g}/s" if config.rate else ""
     return what + rate

@@ -8,7 +8,8 @@ from typing import TextIO
 
 from tailer.errors import InputError
 from tailer.events import Tally
-from tailer.sources import FileEvents, ReadOptions
+from tailer.reader import ReadOptions
+from tailer.sources import FileEvents
 
 
 def run_parse(paths: Sequence[str], opts: ReadOptions, out: TextIO, err: TextIO) -> int:

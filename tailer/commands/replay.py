@@ -20,11 +20,9 @@ import click
 from tailer.alerts import Message
 from tailer.errors import ConfigError
 from tailer.events import Error, Event, EventHook, Inspect
-from tailer.notify import console, slack
-from tailer.notify.build import destination_for, policy_for
+from tailer.notify.build import policy_for
 from tailer.notify.deliver import Deliverer, Job
-from tailer.notify.payload import alert_json
-from tailer.notify.webhook import build_request
+from tailer.notify.registry import destination_for, type_of
 from tailer.pipeline import Pipeline
 from tailer.rules.load import load_rules
 from tailer.rules.model import NotifierConfig
@@ -77,14 +75,15 @@ def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: Text
                 out.write(_preview(message, ruleset.notifiers[message.notifier]) + "\n\n")
 
     def feed(batch: list[Event]) -> list[Message]:
-        pipeline.engine.origins.update((f.path, f.origin) for f in files if f.origin)  # known once read
-        messages = pipeline.feed(batch)
-        for rule, event, exc in pipeline.engine.take_failures():
+        origins = {f.path: f.origin for f in files if f.origin}  # known once read
+        outcome = pipeline.feed(batch, origins=origins)
+        for failure in outcome.failures:
+            event, exc = failure.event, failure.error
             err.write(
-                f"kong-tailer: error: {event.file}:{event.offset}: rule {rule!r} failed on this entry "
+                f"kong-tailer: error: {event.file}:{event.offset}: rule {failure.rule!r} failed on this entry "
                 f"({type(exc).__name__}: {exc}); the rule passed over it\n"
             )
-        return messages
+        return outcome.messages
 
     batch: list[Event] = []
     with _progress(files, err) as advance:
@@ -95,7 +94,7 @@ def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: Text
                 batch = []
                 advance()
         emit(feed(batch))
-        emit(pipeline.finish())
+        emit(pipeline.finish().messages)
         advance()
     for f in files:
         err.write(f"kong-tailer: {f.path}: {f.fmt} log, {f.stats['lines']} lines\n")
@@ -165,29 +164,13 @@ def _preview(message: Message, config: NotifierConfig) -> str:
     """A message as a person reads it: what the notifier would show or send."""
     rules = ", ".join(dict.fromkeys(a.rule.name for a in message.alerts))
     head = f"── {config.name} ({config.type}) · {message.time.isoformat()} · {rules} · {message.count} event(s)"
-    payload = _payload(message, config)
-    if config.type == "slack":
-        body = slack.render_text(message)
-    elif isinstance(payload, str):
-        body = payload
-    else:
-        body = json.dumps(payload, ensure_ascii=False, indent=2)
-    return f"{head}\n{body}"
+    return f"{head}\n{type_of(config).text(message, config)}"
 
 
 def _payload(message: Message, config: NotifierConfig) -> Any:
-    """What would be sent: the Slack JSON, the webhook body, the command's stdin, the console line."""
-    if config.type == "slack":
-        return slack.render(message)
-    if config.type == "console":
-        return console.format_message(message)
-    if config.type == "webhook":
-        request = build_request(message, {**config.options, "url": "http://preview.invalid/"})
-        try:
-            return json.loads(request.content)
-        except ValueError:
-            return request.content.decode("utf-8", "replace")
-    return alert_json(message)
+    """What would be sent (the Slack JSON, the webhook body, the command's stdin, the console line), as the
+    notifier's type previews it: no secret is needed."""
+    return type_of(config).payload(message, config)
 
 
 def _json(message: Message, config: NotifierConfig) -> dict[str, Any]:

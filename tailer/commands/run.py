@@ -143,8 +143,8 @@ def setup(settings: Settings, environ: dict[str, str]) -> tuple[RuleSet, RunOpti
     and line, or the setting, for the first mistake)."""
     from tailer import follow
     from tailer.daemon import RunOptions
+    from tailer.reader import read_options
     from tailer.rules.load import load_rules
-    from tailer.sources import read_options
 
     v = settings
     if not v["logs"]:

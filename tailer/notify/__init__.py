@@ -1,9 +1,15 @@
 """Notifiers: turn a `Message` into what a destination accepts, and say how its delivery went.
 
-slack.py      Slack incoming webhook: mrkdwn escaping, Block Kit, size limits; reading Slack's answers
+A notifier type is one module: its destination and its declaration (`TYPE`, a `kind.NotifierType`: options,
+checks, building, `check`'s description, `replay`'s preview, secrets), named once in `registry.py`.
+
+slack.py      Slack incoming webhook: mrkdwn escaping, Block Kit, size limits; reading Slack's answers; folding
 webhook.py    Kong Event Hooks `webhook` body (HMAC-signed) or a `webhook-custom` request
 command.py    run a program with the alert as JSON on stdin (Kong's `lambda`, in spirit)
 console.py    readable lines on stdout (Kong's `log` handler, in spirit): the default
+registry.py   every type by name; the built-in notifiers; `destination_for`
+kind.py       what a type declares
+build.py      what building any type's destination takes: delivery policy, secrets, a URL's description
 transport.py  the only HTTP code; webhook URLs are secrets and are redacted everywhere
 deliver.py    delivery rules: rate per webhook, 429 pauses, retries with backoff up to a deadline
 """

@@ -8,13 +8,21 @@ last line the program wrote to stderr (or stdout) in the reason.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
 
+from tailer.alerts import Message
 from tailer.notify import SENT, Outcome
+from tailer.notify.build import policy_for
+from tailer.notify.kind import Built, NotifierType, Problem
+from tailer.notify.payload import alert_json
 from tailer.notify.transport import one_line
+from tailer.rules.model import NotifierConfig
+from tailer.rules.values import string_map, strings
 from tailer.secrets import redact
 
 EX_TEMPFAIL = 75
@@ -94,3 +102,60 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
+
+
+class CommandDestination:
+    """A program run with the alert JSON (`payload.alert_json`) on stdin."""
+
+    def __init__(
+        self, argv: Sequence[str], timeout: float, *, env: dict[str, str] | None = None, name: str = "command"
+    ) -> None:
+        self.argv = tuple(argv)
+        self.timeout = timeout
+        self.env = env
+        self.name = name
+
+    def render(self, message: Message) -> str:
+        return json.dumps(alert_json(message), ensure_ascii=False, default=str)
+
+    def send(self, payload: str) -> Outcome:
+        return run_command(self.argv, payload.encode(), self.timeout, self.env)
+
+
+def argv(v: Any) -> tuple[str, ...]:
+    """The program and its arguments: a list of text, not empty."""
+    words = strings(v)
+    if not words:
+        raise ValueError("the program to run is missing")
+    return words
+
+
+def validate(values: Mapping[str, Any]) -> list[Problem]:
+    if "argv" not in values:
+        return [(None, "a command notifier needs `argv` (the program and its arguments, no shell)")]
+    return []
+
+
+def build(config: NotifierConfig, environ: Mapping[str, str], console: TextIO) -> Built:
+    env = dict(config.options["env"]) if "env" in config.options else None
+    timeout = policy_for(config).timeout
+    return CommandDestination(config.options["argv"], timeout, env=env, name=config.name), None
+
+
+def describe(config: NotifierConfig, environ: Mapping[str, str]) -> str:
+    return f"command {' '.join(config.options['argv'])}"
+
+
+def payload(message: Message, config: NotifierConfig) -> Any:
+    """What the program would get on its stdin."""
+    return alert_json(message)
+
+
+TYPE = NotifierType(
+    "command",
+    options={"argv": argv, "env": string_map},
+    build=build,
+    describe=describe,
+    payload=payload,
+    validate=validate,
+)

@@ -7,8 +7,15 @@ cursor, recolour the terminal or forge a line of its own.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, TextIO
+
 from tailer.alerts import Alert, Message
+from tailer.notify import SENT, Outcome
+from tailer.notify.build import BUILT_IN
+from tailer.notify.kind import Built, NotifierType
 from tailer.notify.summary import capped, count_suffix, one_line, tally, when
+from tailer.rules.model import NotifierConfig
 from tailer.template import no_escape
 
 MAX_LINES = 20  # alerts listed in a digest before "+N more"
@@ -28,3 +35,41 @@ def format_alert(alert: Alert) -> str:
     return one_line(
         f"{when(alert.time)} {alert.event.host} [{alert.rule.name}] {text}{count_suffix(alert, spans=False)}"
     )
+
+
+class ConsoleDestination:
+    """Readable lines on a stream (stdout by default); always sent."""
+
+    def __init__(self, stream: TextIO, *, name: str = "console") -> None:
+        self.stream = stream
+        self.name = name
+
+    def render(self, message: Message) -> str:
+        return format_message(message)
+
+    def send(self, payload: str) -> Outcome:
+        self.stream.write(payload + "\n")
+        self.stream.flush()
+        return SENT
+
+
+def build(config: NotifierConfig, environ: Mapping[str, str], console: TextIO) -> Built:
+    return ConsoleDestination(console, name=config.name), None
+
+
+def describe(config: NotifierConfig, environ: Mapping[str, str]) -> str:
+    return "console (standard output)"
+
+
+def payload(message: Message, config: NotifierConfig) -> Any:
+    return format_message(message)
+
+
+TYPE = NotifierType(
+    "console",
+    options={},
+    build=build,
+    describe=describe,
+    payload=payload,
+    builtins=(NotifierConfig("console", "console", BUILT_IN, 0, None, 1, {}),),
+)

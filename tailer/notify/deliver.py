@@ -19,21 +19,18 @@ webhook holds up no other.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TextIO
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from tailer.alerts import Message
 from tailer.budget import TokenBucket
-from tailer.notify import SENT, Outcome
-from tailer.notify.command import run_command
-from tailer.notify.transport import Transport, TransportError, classify_http, failure_reason
-from tailer.notify.webhook import Request, build_request
+from tailer.notify import Outcome
+from tailer.notify.transport import failure_reason
 
 log = logging.getLogger("tailer.deliver")
 
@@ -88,8 +85,8 @@ def decide(outcome: Outcome, *, attempts: int, elapsed: float, policy: DeliveryP
 
 
 class Destination(Protocol):
-    """Where a notifier's messages go. `render` makes the payload once (the outbox stores it, without any
-    secret); `send` makes one try with it and never raises for a failed delivery."""
+    """Where a notifier's messages go (each type's module has its own). `render` makes the payload once (the
+    outbox stores it, without any secret); `send` makes one try with it and never raises for a failed delivery."""
 
     @property
     def name(self) -> str: ...
@@ -99,116 +96,20 @@ class Destination(Protocol):
     def send(self, payload: str) -> Outcome: ...
 
 
+@runtime_checkable
+class Folding(Protocol):
+    """A destination that can send a backlog of rendered payloads as one message (a Slack webhook does)."""
+
+    def fold(self, payloads: list[str], keys: list[str], span_text: str) -> str: ...
+
+
+def folding(destination: Destination) -> Folding | None:
+    """`destination` when it folds a backlog into one message, else None."""
+    return destination if isinstance(destination, Folding) else None
+
+
 def attempt(destination: Destination, message: Message) -> Outcome:
     return destination.send(destination.render(message))
-
-
-Classify = Callable[[int, dict[str, str], str], Outcome]
-
-
-def _exchange(transport: Transport, request: Request, classify: Classify) -> Outcome:
-    try:
-        response = transport.send(
-            request.method, request.url, headers=request.headers, content=request.content, params=request.params
-        )
-    except TransportError as exc:
-        return Outcome("retry", exc.reason)
-    return classify(response.status, response.headers, response.body)
-
-
-class SlackDestination:
-    """A Slack incoming webhook: POST the Block Kit message as JSON."""
-
-    def __init__(
-        self,
-        url: str,
-        transport: Transport,
-        *,
-        render: Callable[[Message], Any] | None = None,
-        name: str = "slack",
-    ) -> None:
-        self.url = url
-        self.transport = transport
-        self.renderer = render
-        self.name = name
-
-    def render(self, message: Message) -> str:
-        from tailer.notify import slack  # written alongside; imported late to keep this module light
-
-        return json.dumps((self.renderer or slack.render)(message), ensure_ascii=False)
-
-    def send(self, payload: str) -> Outcome:
-        from tailer.notify import slack
-
-        request = Request("POST", self.url, {"content-type": "application/json"}, payload.encode(), None)
-        return _exchange(self.transport, request, slack.classify)
-
-
-class WebhookDestination:
-    """A Kong Event Hooks style webhook (`webhook.build_request`)."""
-
-    def __init__(self, options: dict[str, Any], transport: Transport, *, name: str = "webhook") -> None:
-        self.options = options
-        self.transport = transport
-        self.name = name
-
-    def render(self, message: Message) -> str:
-        """The request but its URL (a secret): method, headers (the signature is no secret), body, params."""
-        r = build_request(message, self.options)
-        return json.dumps(
-            {
-                "method": r.method,
-                "headers": r.headers,
-                "body": r.content.decode("utf-8", "surrogateescape"),
-                "params": r.params,
-            },
-            ensure_ascii=False,
-        )
-
-    def send(self, payload: str) -> Outcome:
-        r = json.loads(payload)
-        content = r["body"].encode("utf-8", "surrogateescape")
-        params = None if r["params"] is None else [(k, v) for k, v in r["params"]]
-        request = Request(r["method"], self.options["url"], r["headers"], content, params)
-        return _exchange(self.transport, request, classify_http)
-
-
-class CommandDestination:
-    """A program run with the alert JSON (`payload.alert_json`) on stdin."""
-
-    def __init__(
-        self, argv: Sequence[str], timeout: float, *, env: dict[str, str] | None = None, name: str = "command"
-    ) -> None:
-        self.argv = tuple(argv)
-        self.timeout = timeout
-        self.env = env
-        self.name = name
-
-    def render(self, message: Message) -> str:
-        from tailer.notify.payload import alert_json
-
-        return json.dumps(alert_json(message), ensure_ascii=False, default=str)
-
-    def send(self, payload: str) -> Outcome:
-        return run_command(self.argv, payload.encode(), self.timeout, self.env)
-
-
-class ConsoleDestination:
-    """Readable lines on a stream (stdout by default); always sent."""
-
-    def __init__(self, stream: TextIO, *, name: str = "console") -> None:
-        self.stream = stream
-        self.name = name
-
-    def render(self, message: Message) -> str:
-        from tailer.notify.console import format_message
-
-        return format_message(message)
-
-    def send(self, payload: str) -> Outcome:
-        self.stream.write(payload + "\n")
-        self.stream.flush()
-        return SENT
 
 
 Job = tuple[Destination, list[Message], DeliveryPolicy]

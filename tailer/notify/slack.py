@@ -7,20 +7,28 @@ value into a mention or link either; `<...>` written by the rule author still wo
 escaping, and a cut never splits an entity (`&amp;`) or leaves half a `<...>` sequence.
 
 A message is laid out once as a `Card` (escaped text, no Slack structure), then written as blocks (`render`)
-or as lines for a dry run (`render_text`).
+or as lines for a dry run (`render_text`). A backlog of rendered messages folds into one (`fold`). A slack
+notifier with no URL anywhere sends to the console, with a warning: on a new host the alerts are seen before
+Slack is set up.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from tailer.alerts import Alert, Message
 from tailer.notify import Outcome
+from tailer.notify.build import BUILT_IN, URL_KEYS, describe_url, needs_url, policy_for, secret_option
+from tailer.notify.console import ConsoleDestination
+from tailer.notify.kind import Built, NotifierType
 from tailer.notify.summary import by_rule, capped, controls, count_suffix, fields, origin, span, tally
-from tailer.notify.transport import classify_http, describe
+from tailer.notify.transport import Request, Transport, classify_http, describe, exchange
+from tailer.rules.model import NotifierConfig
+from tailer.rules.values import string
 
 MARKER = "… (truncated)"
 PLACEHOLDER = "-"  # Slack refuses an empty text object
@@ -215,3 +223,90 @@ def classify(status: int, headers: Mapping[str, str], body: str) -> Outcome:
     if outcome.status == "sent" and body.strip() != "ok":
         return Outcome("sent", describe(status, body))
     return outcome
+
+
+# --- the notifier type
+
+
+class SlackDestination:
+    """A Slack incoming webhook: POST the Block Kit message as JSON. A backlog folds into one message."""
+
+    def __init__(
+        self,
+        url: str,
+        transport: Transport,
+        *,
+        render: Callable[[Message], Any] | None = None,
+        name: str = "slack",
+    ) -> None:
+        self.url = url
+        self.transport = transport
+        self.renderer = render
+        self.name = name
+
+    def render(self, message: Message) -> str:
+        return json.dumps((self.renderer or render)(message), ensure_ascii=False)
+
+    def send(self, payload: str) -> Outcome:
+        request = Request("POST", self.url, {"content-type": "application/json"}, payload.encode(), None)
+        return exchange(self.transport, request, classify)
+
+    def fold(self, payloads: list[str], keys: list[str], span_text: str) -> str:
+        """One payload for a backlog of rendered ones (`fold`)."""
+        return json.dumps(fold(payloads, keys, span_text), ensure_ascii=False)
+
+
+BUILTIN_CREDENTIAL = "slack-webhook"  # systemd/kong-tailer.service: LoadCredential=slack-webhook:...
+BUILTIN = NotifierConfig("slack", "slack", BUILT_IN, 0, 1.0, 1, {"url_env": "SLACK_WEBHOOK_URL"})
+
+
+def secret(config: NotifierConfig, what: str, environ: Mapping[str, str]) -> str | None:
+    """`build.secret_option`; the built-in `slack` notifier also reads the unit's `slack-webhook` credential,
+    when there is one."""
+    o = config.options
+    directory = environ.get("CREDENTIALS_DIRECTORY")
+    if (
+        config.file == BUILT_IN
+        and what == "url"
+        and not environ.get(o.get("url_env", ""))
+        and directory
+        and os.path.exists(os.path.join(directory, BUILTIN_CREDENTIAL))
+    ):
+        o = {**o, "url_credential": BUILTIN_CREDENTIAL}
+    return secret_option(config, what, environ, o)
+
+
+def build(config: NotifierConfig, environ: Mapping[str, str], console: TextIO) -> Built:
+    """The webhook; with no URL anywhere, the console, with a warning: on a new host the alerts are seen
+    before Slack is set up."""
+    name = config.name
+    timeout = policy_for(config).timeout
+    url = secret(config, "url", environ)
+    if url is None:
+        where = config.options.get("url_env", "SLACK_WEBHOOK_URL")
+        warning = f"notifier '{name}': no webhook URL (${where} is not set): its messages go to the console"
+        return ConsoleDestination(console, name=name), warning
+    return SlackDestination(url, Transport(timeout=timeout), name=name), None
+
+
+def payload(message: Message, config: NotifierConfig) -> Any:
+    return render(message)
+
+
+def preview(message: Message, config: NotifierConfig) -> str:
+    return render_text(message)
+
+
+TYPE = NotifierType(
+    "slack",
+    options=dict.fromkeys(URL_KEYS, string),
+    build=build,
+    describe=describe_url,
+    payload=payload,
+    preview=preview,
+    validate=needs_url,
+    secrets=("url",),
+    secret=secret,
+    rate=1.0,
+    builtins=(BUILTIN,),
+)

@@ -10,17 +10,20 @@ loggers write URLs and response headers: importing this module puts a `Redacting
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
-
-import httpx
+from typing import TYPE_CHECKING, NamedTuple
 
 from tailer import __version__
+from tailer.errors import TransportError
 from tailer.notify import SENT, Outcome
 from tailer.secrets import RedactingFilter, redact, register
+
+if TYPE_CHECKING:
+    import httpx
 
 # httpx logs each request's full URL at INFO ("HTTP Request: POST https://hooks..."), httpcore's DEBUG traces
 # carry response headers (a redirect's Location). A logger's filters see only its own records: name each one.
@@ -42,18 +45,12 @@ class Response:
     body: str  # the first BODY_LIMIT characters
 
 
-class TransportError(Exception):
-    """No HTTP answer: timeout, refused connection, DNS, TLS or protocol error. `reason` holds no URL."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 class Transport:
     """One HTTP client (connection pool) shared by the webhook notifiers of a process."""
 
     def __init__(self, timeout: float = 10.0) -> None:
+        import httpx  # here, not at the top: `check` and a dry run, which send nothing, go without it
+
         self._client = httpx.Client(
             timeout=timeout,
             follow_redirects=False,
@@ -70,6 +67,8 @@ class Transport:
         params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
     ) -> Response:
         """Send one request and read (the start of) its answer; TransportError when there is no answer."""
+        import httpx
+
         register(url)
         query = None if params is None else tuple(params.items() if isinstance(params, Mapping) else params)
         try:
@@ -92,6 +91,28 @@ class Transport:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Request(NamedTuple):
+    method: str
+    url: str
+    headers: dict[str, str]
+    content: bytes
+    params: list[tuple[str, str]] | None
+
+
+Classify = Callable[[int, dict[str, str], str], Outcome]
+
+
+def exchange(transport: Transport, request: Request, classify: Classify) -> Outcome:
+    """Send `request` and read its answer with `classify`; no answer at all is a `retry`."""
+    try:
+        response = transport.send(
+            request.method, request.url, headers=request.headers, content=request.content, params=request.params
+        )
+    except TransportError as exc:
+        return Outcome("retry", exc.reason)
+    return classify(response.status, response.headers, response.body)
 
 
 def _read_start(response: httpx.Response) -> str:

@@ -21,24 +21,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, TextIO
 from urllib.parse import urlencode
 
 from tailer.alerts import Alert, Message
+from tailer.errors import ConfigError
+from tailer.notify import Outcome
+from tailer.notify.build import URL_KEYS, describe_url, needs_url, policy_for, secret_option
+from tailer.notify.kind import Built, NotifierType, Problem
 from tailer.notify.payload import SOURCE, kong_webhook_body
+from tailer.notify.transport import Request, Transport, classify_http, exchange
+from tailer.rules.model import NotifierConfig
+from tailer.rules.values import one_of, string, string_map, template_text
 from tailer.template import Template, compile_template, no_escape
 
 Params = list[tuple[str, str]]
 QUERY_METHODS = frozenset({"GET", "HEAD", "DELETE"})
-
-
-class Request(NamedTuple):
-    method: str
-    url: str
-    headers: dict[str, str]
-    content: bytes
-    params: Params | None
+PREVIEW_URL = "http://preview.invalid/"  # stands in for the (secret) URL in a dry run
 
 
 def build_request(message: Message, options: dict[str, Any]) -> Request:
@@ -112,3 +113,85 @@ def _digest(message: Message, bodies: list[Any]) -> Any:
 
 def _json(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+class WebhookDestination:
+    """A Kong Event Hooks style webhook (`build_request`)."""
+
+    def __init__(self, options: dict[str, Any], transport: Transport, *, name: str = "webhook") -> None:
+        self.options = options
+        self.transport = transport
+        self.name = name
+
+    def render(self, message: Message) -> str:
+        """The request but its URL (a secret): method, headers (the signature is no secret), body, params."""
+        r = build_request(message, self.options)
+        return json.dumps(
+            {
+                "method": r.method,
+                "headers": r.headers,
+                "body": r.content.decode("utf-8", "surrogateescape"),
+                "params": r.params,
+            },
+            ensure_ascii=False,
+        )
+
+    def send(self, payload: str) -> Outcome:
+        r = json.loads(payload)
+        content = r["body"].encode("utf-8", "surrogateescape")
+        params = None if r["params"] is None else [(k, v) for k, v in r["params"]]
+        request = Request(r["method"], self.options["url"], r["headers"], content, params)
+        return exchange(self.transport, request, classify_http)
+
+
+SECRET_KEYS = ("secret", "secret_env", "secret_file", "secret_credential")
+
+
+def validate(values: Mapping[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    for k, v in values.get("payload", {}).items():
+        try:
+            compile_template(v)
+        except ConfigError as exc:
+            problems.append(("payload", f"payload.{k}: {exc}"))
+    return problems + needs_url(values)
+
+
+def build(config: NotifierConfig, environ: Mapping[str, str], console: TextIO) -> Built:
+    """The webhook, its URL and signing secret resolved; ConfigError when no URL is found."""
+    name = config.name
+    timeout = policy_for(config).timeout
+    url = secret_option(config, "url", environ)
+    if url is None:
+        raise ConfigError(f"{config.file}:{config.line}: notifier '{name}': no URL found (url_env, url_file, ...)")
+    options = {**config.options, "url": url}
+    secret = secret_option(config, "secret", environ)
+    if secret is not None:
+        options["secret"] = secret
+    return WebhookDestination(options, Transport(timeout=timeout), name=name), None
+
+
+def payload(message: Message, config: NotifierConfig) -> Any:
+    """The body that would be sent (JSON data when it is JSON, else text), to a stand-in URL."""
+    request = build_request(message, {**config.options, "url": PREVIEW_URL})
+    try:
+        return json.loads(request.content)
+    except ValueError:
+        return request.content.decode("utf-8", "replace")
+
+
+TYPE = NotifierType(
+    "webhook",
+    options={
+        **dict.fromkeys(URL_KEYS + SECRET_KEYS, string),
+        "method": one_of(("GET", "POST", "PUT", "PATCH")),
+        "headers": string_map,
+        "payload": string_map,
+        "body": template_text,
+    },
+    build=build,
+    describe=describe_url,
+    payload=payload,
+    validate=validate,
+    secrets=("url", "secret"),
+)

@@ -6,6 +6,8 @@
     MixedParser   a stream that interleaves them (`docker logs`, a terminal paste)
 
 `make_parser(fmt, ctx)` builds one; `detect_format(sample)` picks the format from the first lines of a file.
+Error-log lines are read alike by "error" and "mixed": an error-log parser can read a file's first lines before
+the format is decided (`error_lines`), then be carried on (`go_on`).
 """
 
 from __future__ import annotations
@@ -20,16 +22,21 @@ from tailer.parse.errorlog import PREFIX_ANYWHERE, ErrorLogParser
 from tailer.parse.filelog import FileLogParser
 
 FORMATS = ("auto", "error", "access", "json", "mixed")
-_SAMPLE_LINES = 200
+SAMPLE_LINES = 200  # the lines of a sample that detect_format looks at
 
 
 class MixedParser(LineParser):
     """Error-log, access-log and JSON lines in one stream; a line that is none of them continues the
     latest error-log entry, or is junk."""
 
-    def __init__(self, ctx: ParseContext, formats: tuple[LogFormat, ...] = BUILTIN) -> None:
+    def __init__(
+        self, ctx: ParseContext, formats: tuple[LogFormat, ...] = BUILTIN, error: ErrorLogParser | None = None
+    ) -> None:
+        """`error`: an error-log parser that read the stream's first lines, all error-log lines: go on from it."""
         super().__init__(ctx)
-        self.error = ErrorLogParser(ctx)
+        self.error = error if error is not None else ErrorLogParser(ctx)
+        if error is not None:
+            self.stats = error.stats
         self.access = AccessLogParser(ctx, formats)
         self.json = FileLogParser(ctx)
         self.error.stats = self.access.stats = self.json.stats = self.stats
@@ -57,7 +64,7 @@ class MixedParser(LineParser):
 def detect_format(sample: bytes, formats: tuple[LogFormat, ...] = BUILTIN) -> str:
     """The format of a file ("error", "access", "json" or "mixed"), judged from the first lines of `sample`."""
     seen: Counter[str] = Counter()
-    for line in sample.split(b"\n")[:_SAMPLE_LINES]:
+    for line in sample.split(b"\n")[:SAMPLE_LINES]:
         line = line.rstrip(b"\r")
         if PREFIX_ANYWHERE.search(line):
             seen["error"] += 1
@@ -70,6 +77,24 @@ def detect_format(sample: bytes, formats: tuple[LogFormat, ...] = BUILTIN) -> st
     if len(seen) > 1:
         return "mixed"
     return next(iter(seen), "error")
+
+
+def error_lines(data: bytes) -> bool:
+    """`data` (whole lines) holds lines, all of which `detect_format` counts as error-log lines."""
+    lines = data.split(b"\n")
+    if not lines[-1]:
+        lines.pop()
+    return bool(lines) and all(PREFIX_ANYWHERE.search(line.rstrip(b"\r")) for line in lines)
+
+
+def go_on(fmt: str, first: ErrorLogParser, formats: tuple[LogFormat, ...] = BUILTIN) -> LineParser:
+    """The parser for `fmt` that goes on from `first`, an error-log parser that read only `error_lines`:
+    `first` itself for "error", a MixedParser around it for "mixed" (which reads such lines alike)."""
+    if fmt == "error":
+        return first
+    if fmt == "mixed":
+        return MixedParser(first.ctx, formats, first)
+    raise ValueError(f"an error-log parser cannot go on as a {fmt!r} parser")
 
 
 def _looks_json(line: bytes) -> bool:
@@ -89,4 +114,15 @@ def make_parser(fmt: str, ctx: ParseContext, formats: tuple[LogFormat, ...] = BU
     raise ConfigError(f"unknown log format {fmt!r}: use one of {', '.join(FORMATS)}")
 
 
-__all__ = ["FORMATS", "LineParser", "MixedParser", "ParseContext", "detect_format", "make_parser"]
+__all__ = [
+    "FORMATS",
+    "SAMPLE_LINES",
+    "ErrorLogParser",
+    "LineParser",
+    "MixedParser",
+    "ParseContext",
+    "detect_format",
+    "error_lines",
+    "go_on",
+    "make_parser",
+]

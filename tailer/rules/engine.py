@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,7 +57,7 @@ def _stamp(t: float) -> datetime:
 class RuleRunner:
     """One rule's state and steps."""
 
-    STATE = (  # what a snapshot keeps (tailer.snapshot)
+    STATE = (  # what `state()` keeps
         "_snoozed",
         "_last_digest",
         "_realert",
@@ -191,9 +191,20 @@ class RuleRunner:
             del self._seen[next(iter(self._seen))]
         self._candidate(event, t, self.rule.group_by.values(event) or value, 1, t, {"value": list(value)}, out)
 
-    def restored(self) -> None:
-        """After a snapshot was put back (a restart, a reload): windows count over the rule's `within` as it
-        is now, and a rule that no longer counts keeps none."""
+    def state(self) -> dict[str, Any]:
+        """This rule's state as a plain mapping (a snapshot, tailer.pipeline.PipelineState)."""
+        return {name: getattr(self, name) for name in self.STATE}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Go on from `state`, saved by this rule as it was then (a restart, a reload)."""
+        for name in self.STATE:
+            if name in state:
+                setattr(self, name, state[name])
+        self._restored()
+
+    def _restored(self) -> None:
+        """After a state was put back: windows count over the rule's `within` as it is now, and a rule that
+        no longer counts keeps none."""
         agg = self.rule.threshold or self.rule.ratio or self.rule.flatline
         if agg is None:
             self._windows.clear()
@@ -381,7 +392,7 @@ class _Window:
 class Engine:
     """All rules over one stream of events."""
 
-    STATE = ("now", "_second")
+    STATE = ("now", "_second")  # what `state()` keeps of the engine itself, beside each rule's
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         # Which generation of each file the events come from (`lines.origin`), set by the driver: alert
@@ -431,6 +442,30 @@ class Engine:
                 except Exception as exc:  # one rule's failure must not stop the others, nor the reading
                     self.failures.append((runner.rule.name, event, exc))
         return out
+
+    def note_origins(self, origins: Mapping[str, str]) -> None:
+        """Which generation of each file the next events come from (alert keys hold it)."""
+        self.origins.update(origins)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """The engine's own state, and each rule's by name."""
+        return {name: getattr(self, name) for name in self.STATE}, {r.rule.name: r.state() for r in self.runners}
+
+    def restore(self, state: dict[str, Any], rules: dict[str, dict[str, Any]]) -> None:
+        """Go on from a state saved by an engine whose rules may differ: a rule's state goes to the rule of
+        the same name, if there is one."""
+        for name in self.STATE:
+            if name in state:
+                setattr(self, name, state[name])
+        for runner in self.runners:
+            saved = rules.get(runner.rule.name)
+            if saved is not None:
+                runner.restore(saved)
+
+    def wrap_rules(self, wrap: Callable[[str, Callable[..., None]], Callable[..., None]]) -> None:
+        """Replace each rule's step by `wrap(rule name, step)` (fault injection)."""
+        for runner in self.runners:
+            runner.feed = wrap(runner.rule.name, runner.feed)  # type: ignore[method-assign]
 
     def take_failures(self) -> list[tuple[str, Event, Exception]]:
         failures, self.failures = self.failures, []

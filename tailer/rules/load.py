@@ -1,8 +1,9 @@
 """Rule files (TOML) → a `RuleSet`, or every mistake found, each as `file:line: rule 'name': what is wrong`.
 
 A rules directory holds `*.toml` files, read in name order. Each may hold `[[rule]]` tables and
-`[notifier.NAME]` tables. Two notifiers exist without being declared: `slack` (the URL in
-`$SLACK_WEBHOOK_URL`) and `console`. An unknown key is a mistake, never silently ignored.
+`[notifier.NAME]` tables. Some notifiers exist without being declared (`BUILTIN_NOTIFIERS`: `slack`, the URL in
+`$SLACK_WEBHOOK_URL`, and `console`). A notifier's type says which keys it takes and how they are checked
+(`tailer.notify.registry`). An unknown key is a mistake, never silently ignored.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tailer.errors import ConfigError
+from tailer.errors import ConfigError, RulesError
 from tailer.fields import compile_path
+from tailer.notify.registry import BUILTIN_NOTIFIERS, TYPES
 from tailer.rules.expr import compile_when
 from tailer.rules.model import Flatline, NotifierConfig, Paths, Ratio, Rule, RuleSet, Threshold
+from tailer.rules.values import Check, boolean, count, one_of, positive, string, strings
 from tailer.template import compile_template
 
 KINDS = ("event_hook", "inspect", "http", "error", "parse_error")
-NOTIFIER_TYPES = ("slack", "webhook", "command", "console")
 
 # `unique` fields Kong defines per source/event (GET /event-hooks/sources); others digest every field.
 KONG_UNIQUE: dict[tuple[str, str], tuple[str, ...]] = {
@@ -36,31 +38,11 @@ _RULE_KEYS = {
     "group_by", "threshold", "ratio", "flatline", "new_value", "realert", "realert_max", "group_window",
     "notify", "title", "text", "missing",
 }  # fmt: skip
-_DELIVERY_KEYS = {"rate", "burst", "timeout", "retry_for", "max_retry_after", "backoff_base", "backoff_cap"}
-_SECRET_KEYS = {"url", "url_env", "url_file", "url_credential"}
-_NOTIFIER_KEYS = {
-    "slack": _SECRET_KEYS,
-    "webhook": _SECRET_KEYS
-    | {"secret", "secret_env", "secret_file", "secret_credential", "method", "headers", "payload", "body"},
-    "command": {"argv", "env"},
-    "console": set(),
-}
-BUILTIN_NOTIFIERS = {
-    "slack": NotifierConfig("slack", "slack", "(built in)", 0, 1.0, 1, {"url_env": "SLACK_WEBHOOK_URL"}),
-    "console": NotifierConfig("console", "console", "(built in)", 0, None, 1, {}),
-}
+_BUILT_INS = ", ".join(BUILTIN_NOTIFIERS)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", re.I)
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _NAME = re.compile(r"[A-Za-z0-9][\w.-]*")
 _NEXT_TABLE = re.compile(r"\s*\[\[\s*rule\s*\]\]|\s*\[\s*notifiers?\s*\.")
-
-
-class RulesError(ConfigError):
-    """Every mistake found in a rules directory, one per line."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclass
@@ -155,9 +137,9 @@ class _Rule:
             self.problem("name", "name: use letters, digits, `-`, `_` and `.`")
         if "text" not in self.t:
             self.problem(None, "every rule needs a `text` (the message template)")
-        kind = self.get("kind", _one_of(KINDS))
-        source = self.get("source", _string)
-        event = self.get("event", _string)
+        kind = self.get("kind", one_of(KINDS))
+        source = self.get("source", string)
+        event = self.get("event", string)
         if (source or event) and kind not in (None, "event_hook"):
             self.problem("kind", f'kind {kind!r} has no Event Hooks source/event; use kind = "event_hook"')
         if source or event:
@@ -165,10 +147,10 @@ class _Rule:
         aggregates = [k for k in ("threshold", "ratio", "flatline", "new_value") if k in self.t]
         if len(aggregates) > 1:
             self.problem(aggregates[1], f"one aggregation per rule, not {' and '.join(aggregates)}")
-        notify = self.get("notify", _strings, ("slack",))
+        notify = self.get("notify", strings, ("slack",))
         for n in notify:
             if n not in notifiers:
-                self.problem("notify", f"notify: no notifier {n!r} (declare [notifier.{n}] or use slack, console)")
+                self.problem("notify", f"notify: no notifier {n!r} (declare [notifier.{n}] or use {_BUILT_INS})")
         unique = self.get("unique", _paths)
         if unique is None and source and event and (source, event) in KONG_UNIQUE:
             unique = _paths(list(KONG_UNIQUE[(source, event)]))
@@ -186,7 +168,7 @@ class _Rule:
             title=self.get("title", _template),
             unique=unique,
             snooze=self.get("snooze", duration),
-            on_change=self.get("on_change", _bool, False),
+            on_change=self.get("on_change", boolean, False),
             group_by=self.get("group_by", _paths, Paths()),
             threshold=self.get("threshold", lambda v: Threshold(*_count_within(v))),
             ratio=self.get("ratio", _ratio),
@@ -195,7 +177,7 @@ class _Rule:
             realert=self.get("realert", duration),
             realert_max=self.get("realert_max", duration, 86400.0),
             group_window=self.get("group_window", duration),
-            missing=self.get("missing", _string, "-"),
+            missing=self.get("missing", string, "-"),
         )
         if len(self.problems) > before:
             return None
@@ -284,7 +266,20 @@ def _toml_problem(path: str, exc: tomllib.TOMLDecodeError) -> str:
     return f"{path}:1: not valid TOML: {what}"
 
 
+# The keys every notifier takes, whatever its type (besides `type` and `description`)
+_DELIVERY_CHECKS: dict[str, Check] = {
+    "rate": positive,
+    "burst": count,
+    "timeout": positive,
+    "retry_for": duration,
+    "max_retry_after": duration,
+    "backoff_base": positive,
+    "backoff_cap": positive,
+}
+
+
 def _notifier(name: str, options: Any, where: _Where, problems: list[str]) -> NotifierConfig | None:
+    """A `[notifier.NAME]` table checked against the common keys and its type's declaration."""
     line = where.table_line(name)
 
     def problem(key: str | None, what: str) -> None:
@@ -298,124 +293,42 @@ def _notifier(name: str, options: Any, where: _Where, problems: list[str]) -> No
         problem(None, "name: use letters, digits, `-`, `_` and `.`")
     builtin = BUILTIN_NOTIFIERS.get(name)
     kind = options.get("type", builtin.type if builtin else None)
-    if kind not in NOTIFIER_TYPES:
-        problem("type", f"type must be one of {', '.join(NOTIFIER_TYPES)}, not {kind!r}")
+    declared = TYPES.get(kind) if isinstance(kind, str) else None
+    if declared is None:
+        problem("type", f"type must be one of {', '.join(TYPES)}, not {kind!r}")
         return None
-    allowed = _NOTIFIER_KEYS[kind] | _DELIVERY_KEYS | {"type", "description"}
+    allowed = set(declared.options) | set(_DELIVERY_CHECKS) | {"type", "description"}
     before = len(problems)
     for key in sorted(set(options) - allowed):
         problem(key, f"unknown key {key!r} for a {kind} notifier (known: {', '.join(sorted(allowed))})")
-    checks: dict[str, Callable[[Any], Any]] = {
-        "rate": _positive,
-        "burst": _count,
-        "timeout": _positive,
-        "retry_for": duration,
-        "max_retry_after": duration,
-        "backoff_base": _positive,
-        "backoff_cap": _positive,
-        "argv": _argv,
-        "headers": _string_map,
-        "payload": _string_map,
-        "env": _string_map,
-        "method": _one_of(("GET", "POST", "PUT", "PATCH")),
-        "body": _template_text,
-    }
+    checks: dict[str, Check] = {**_DELIVERY_CHECKS, **declared.options}
     values: dict[str, Any] = dict(builtin.options) if builtin and builtin.type == kind else {}
     for key, value in options.items():
         if key in ("type", "description") or key not in allowed:
             continue
         try:
-            check: Callable[[Any], Any] = checks.get(key, _string)
-            values[key] = check(value)
+            values[key] = checks[key](value)
         except (ValueError, ConfigError) as exc:
             problem(key, f"{key}: {exc}")
-    if "payload" in values:
-        for k, v in values["payload"].items():
-            try:
-                compile_template(v)
-            except ConfigError as exc:
-                problem("payload", f"payload.{k}: {exc}")
-    if kind == "command" and "argv" not in values:
-        problem(None, "a command notifier needs `argv` (the program and its arguments, no shell)")
-    if kind in ("slack", "webhook") and not (_SECRET_KEYS & set(values)):
-        problem(None, "needs a URL: url_env, url_file, url_credential or url")
+    for key, what in declared.validate(values):
+        problem(key, what)
     if len(problems) > before:
         return None
-    default_rate = 1.0 if kind == "slack" else None
-    rate = values.pop("rate", default_rate)
+    rate = values.pop("rate", declared.rate)
     burst = values.pop("burst", 1)
-    return NotifierConfig(name, kind, where.file, line, rate, burst, values)
+    return NotifierConfig(name, declared.name, where.file, line, rate, burst, values)
 
 
-# -- value checks: return the value (converted) or raise ValueError with a short reason
-
-
-def _string(v: Any) -> str:
-    if not isinstance(v, str):
-        raise ValueError(f"expected text, got {v!r}")
-    return v
-
-
-def _bool(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ValueError(f"expected true or false, got {v!r}")
-    return v
-
-
-def _strings(v: Any) -> tuple[str, ...]:
-    if isinstance(v, str):
-        v = [v]
-    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-        raise ValueError(f"expected a list of text, got {v!r}")
-    return tuple(v)
+# -- value checks of rules (tailer.rules.values has those notifiers share): the value, or ValueError
 
 
 def _paths(v: Any) -> Paths:
-    names = _strings(v)
+    names = strings(v)
     return Paths(names, tuple(compile_path(n) for n in names))
 
 
 def _template(v: Any) -> Any:
-    return compile_template(_string(v))
-
-
-def _template_text(v: Any) -> str:
-    compile_template(_string(v))
-    return str(v)
-
-
-def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
-    def check(v: Any) -> str:
-        if v not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}, not {v!r}")
-        return str(v)
-
-    return check
-
-
-def _positive(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
-        raise ValueError(f"expected a number above 0, got {v!r}")
-    return float(v)
-
-
-def _count(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"expected a whole number of at least 1, got {v!r}")
-    return v
-
-
-def _argv(v: Any) -> tuple[str, ...]:
-    argv = _strings(v)
-    if not argv:
-        raise ValueError("the program to run is missing")
-    return argv
-
-
-def _string_map(v: Any) -> dict[str, str]:
-    if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
-        raise ValueError("expected a table of text values")
-    return dict(v)
+    return compile_template(string(v))
 
 
 def _table(v: Any, keys: dict[str, Callable[[Any], Any]], required: Iterable[str]) -> dict[str, Any]:
@@ -432,7 +345,7 @@ def _table(v: Any, keys: dict[str, Callable[[Any], Any]], required: Iterable[str
 
 def _count_within(v: Any) -> tuple[int, float]:
     """`{ count = N, within = T }`, as `threshold` and `flatline` both take it."""
-    t = _table(v, {"count": _count, "within": duration}, ("count", "within"))
+    t = _table(v, {"count": count, "within": duration}, ("count", "within"))
     return t["count"], t["within"]
 
 
@@ -445,7 +358,7 @@ def _share(v: Any) -> float:
 def _ratio(v: Any) -> Ratio:
     t = _table(
         v,
-        {"when": _string, "above": _share, "within": duration, "min_count": _count},
+        {"when": string, "above": _share, "within": duration, "min_count": count},
         ("when", "above", "within"),
     )
     return Ratio(compile_when(t["when"]), t["when"], t["above"], t["within"], t.get("min_count", 1))

@@ -102,13 +102,6 @@ class Rule:
         request and aggregates over counts."""
         return self.kind == "http" and self.when is None and self.aggregate in ("threshold", "ratio", "flatline")
 
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
-        """Pickled as its name (tailer.snapshot): a snapshot holds no rule, and is read back into the rules
-        loaded then."""
-        from tailer.snapshot import rule_named
-
-        return (rule_named, (self.name,))
-
 
 @dataclass(frozen=True, slots=True)
 class NotifierConfig:
