@@ -37,9 +37,10 @@ from tailer.events import Http
 from tailer.notify import slack
 from tailer.parse import ParseContext
 from tailer.pipeline import Pipeline
+from tailer.reader import ReadOptions
 from tailer.rules.load import load_rules, load_texts
 from tailer.rules.model import RuleSet
-from tailer.sources import FileEvents, ReadOptions
+from tailer.sources import FileEvents
 
 STORM_RULE = """
 [[rule]]

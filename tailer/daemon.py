@@ -43,9 +43,9 @@ from tailer.errors import SnapshotError, StateError, TailerError
 from tailer.follow import Follower, Settings
 from tailer.outlets import Outlets
 from tailer.pipeline import Outcome, Pipeline
+from tailer.reader import ReadOptions
 from tailer.rules.model import RuleSet
 from tailer.silencer import Silencer
-from tailer.sources import ReadOptions
 from tailer.state import Store
 from tailer.watch import Watcher
 

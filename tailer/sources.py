@@ -15,9 +15,7 @@ from typing import BinaryIO
 from tailer.errors import InputError
 from tailer.events import Event
 from tailer.lines import DEFAULT_MAX_LINE, Chunk, LineBuffer, origin
-from tailer.reader import Reader, ReadOptions, read_options
-
-__all__ = ["FileEvents", "ReadOptions", "open_log", "read_chunks", "read_options"]  # ReadOptions: tailer.reader
+from tailer.reader import Reader, ReadOptions
 
 READ_SIZE = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"

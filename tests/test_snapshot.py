@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import replace
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -60,6 +61,18 @@ def test_state_of_a_removed_rule_is_dropped() -> None:
     kept = fresh()
     snapshot.load(kept, data)
     assert any(a.rule.name == "storm" for m in kept.finish().messages for a in m.alerts)
+
+
+def test_a_snapshot_written_by_the_previous_release_is_read_back() -> None:
+    """tests/fixtures/snapshots/v1-5c6d4b0.pickle was written by commit 5c6d4b0 (before PipelineState) after
+    30 storm requests: an upgraded daemon goes on from it as the old one would have."""
+    data = (Path(__file__).parent / "fixtures" / "snapshots" / "v1-5c6d4b0.pickle").read_bytes()
+    restored = fresh()
+    snapshot.load(restored, data)
+    never_stopped = fresh()
+    for n in range(30):
+        never_stopped.feed([http(n * 0.1, n, 503)])
+    assert signature(restored.finish().messages) == signature(never_stopped.finish().messages) != []
 
 
 class _Boom:

@@ -14,9 +14,10 @@ import pytest
 from tailer.events import Http, Tally
 from tailer.parse import ParseContext
 from tailer.pipeline import Pipeline
+from tailer.reader import ReadOptions
 from tailer.rules.expr import compile_when, statuses
 from tailer.rules.load import load_rules, load_texts
-from tailer.sources import FileEvents, ReadOptions
+from tailer.sources import FileEvents
 from tests.conftest import HOST, parse_bytes
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,9 +24,10 @@ from tailer.notify.build import policy_for
 from tailer.notify.deliver import Deliverer, Job
 from tailer.notify.registry import destination_for, type_of
 from tailer.pipeline import Pipeline
+from tailer.reader import ReadOptions
 from tailer.rules.load import load_rules
 from tailer.rules.model import NotifierConfig
-from tailer.sources import FileEvents, ReadOptions, open_log
+from tailer.sources import FileEvents, open_log
 
 BATCH = 2048  # events handed to the pipeline at a time
 DROPS = ("snooze", "unique", "realert")  # the engine's reasons for dropping a match
