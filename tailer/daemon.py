@@ -40,7 +40,8 @@ from typing import TextIO
 from tailer import faults, metrics, notices, selfcheck, snapshot, systemd
 from tailer.alerts import Message
 from tailer.errors import SnapshotError, StateError, TailerError
-from tailer.follow import Follower, Settings
+from tailer.events import Event
+from tailer.follow import Follower, Settings, Tail
 from tailer.outlets import Outlets
 from tailer.pipeline import Outcome, Pipeline
 from tailer.reader import ReadOptions
@@ -56,6 +57,14 @@ BUSY_AFTER = 3  # rounds in a row that read lines, before polling instead of wak
 IDLE_AFTER = 50  # rounds in a row that read nothing, before waking on each write again
 SELF_CHECK_EVERY = 5.0  # seconds between two self-checks (tailer.selfcheck)
 _KIND = operator.attrgetter("kind")
+
+
+def _access_last(read: tuple[Tail, list[Event]]) -> bool:
+    """A round that read an error log and an access log feeds the error log's events first (a stable sort), as
+    replay's timeline does within a second: a request's access line then finds the entries that explain it."""
+    return read[0].reader.fmt not in (None, "error")
+
+
 NOTIFY_WAIT = 5.0  # seconds READY=1, RELOADING=1 and STOPPING=1 are tried while systemd's queue is full
 PUBLISH_EVERY = 1.0  # seconds between two updates of the metrics' numbers
 
@@ -293,6 +302,7 @@ class Daemon:
                 last_look = time.monotonic()
                 self.watcher.update(self.follower.directories(), eager)
             read = self.follower.reconcile(opts.read_limit, look)
+            read.sort(key=_access_last)  # nginx writes a request's error entries before its access line
             requests = self.follower.reads_requests()
             for tail, events in read:
                 if events:

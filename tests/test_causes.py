@@ -35,6 +35,12 @@ CASES: list[tuple[str, str | None, str, int | None]] = [
     ),
     ("upstream timed out (110: Connection timed out)", "sending request to upstream", "upstream_timeout", 504),
     ("upstream timed out (110: Operation timed out)", "reading upstream", "upstream_timeout", 504),
+    # nginx's own resolver (nginx 1.22, real output: tests/fixtures/replay/nginx-no-request-id): the request's
+    # entry, and the resolver's own, which is no upstream failure even though it says send() failed
+    ("nowhere.invalid could not be resolved (110: Operation timed out)", None, "dns", 502),
+    ("api.internal could not be resolved (3: Host not found)", None, "dns", 502),
+    ("send() failed (111: Connection refused) while resolving, resolver: 127.0.0.1:53", None, "dns", 502),
+    ("recv() failed (111: Connection refused) while resolving, resolver: 10.0.0.2:53", None, "dns", 502),
     # upstream closed / reset / bad: 502
     ("upstream prematurely closed connection", "reading response header from upstream", "upstream_closed", 502),
     ("recv() failed (104: Connection reset by peer)", "reading response header from upstream", "upstream_closed", 502),

@@ -294,3 +294,17 @@ def test_a_progress_bar_on_a_terminal_for_long_inputs(monkeypatch: pytest.Monkey
     quiet = io.StringIO()  # not a terminal: no bar
     assert run_replay(logs, opts, io.StringIO(), quiet) == 0
     assert "replaying" not in quiet.getvalue()
+
+
+def test_nginx_golden_names_the_cause_of_every_failure_without_a_request_id() -> None:
+    got = [m["payload"].split("] ", 1)[1] for m in golden("nginx-no-request-id")]
+    assert [text.split(" (")[0] for text in got] == [
+        "502 GET /refused: upstream_refused",
+        "502 GET /retried: upstream_refused",  # the tries' errors over the warn entries written after them
+        "504 GET /timeout: upstream_timeout",
+        "502 GET /closed: upstream_closed",
+        "502 GET /dns: dns",
+        "500 GET /lua: lua_error",
+        "502 GET /refused: upstream_refused",  # the same request again, on another connection: its own entry
+    ]
+    assert "request_id" not in (CASES_DIR / "nginx-no-request-id" / "error.log").read_text()

@@ -32,6 +32,10 @@ _RULES = (
     _rule(r"failure to get a peer from (?:the ring-balancer|retry handler)", "no_live_upstreams", 503),
     _rule(r"upstream SSL certificate|SSL_do_handshake\(\) failed|SSL handshake|SSL_", "tls", 502, "to upstream"),
     _rule(r"upstream SSL certificate verify error", "tls", 502),
+    # nginx's own resolver (`resolver` + a variable in proxy_pass): the request's entry, and the resolver's
+    # `send() failed (111: ...) while resolving, resolver: ...`, which must not read as an upstream failure.
+    _rule(r" could not be resolved \(", "dns", 502),
+    _rule(r"\) while resolving(?:, resolver: |\Z)", "dns", 502),
     _rule(r"connect\(\) (?:to \S+ )?failed", "upstream_refused", 502, "upstream"),
     _rule(
         r"upstream prematurely closed|upstream sent |(?:recv|send|writev|readv|sendfile|SSL_read|SSL_write)"

@@ -1,0 +1,144 @@
+"""A real nginx (Debian's nginx-light with the Lua module), configured like Kong's proxy and started by the
+tests on 127.0.0.1, so that what kong-tailer reads is what nginx really writes: the access log in Kong's
+`kong_log_format` (no request id: Kong before 3.5, or plain nginx) and the error log at `info`.
+
+    with Nginx(tmp_path) as ngx:
+        assert ngx.get("/refused") == 502
+    ngx.error_log.read_text()   # after the context: nginx has stopped, every line written
+
+Its locations fail the way a gateway's upstreams do:
+
+    /refused        an upstream port nobody listens on                         502, connect() failed
+    /retried        two such upstreams: one entry per try, then a warn         502
+    /timeout        an upstream (a Lua location of its own) answering too late  504, upstream timed out
+    /closed         an upstream that closes the connection without answering    502, upstream prematurely closed
+    /dns            a host name through a resolver nobody answers               502, could not be resolved
+    /lua            a Lua error in the content handler                          500, lua entry thread aborted
+    /small          a body over client_max_body_size                            413, too large body
+    /ok             200
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+MODULES = Path("/usr/lib/nginx/modules")
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+CONF = """
+load_module {modules}/ndk_http_module.so;
+load_module {modules}/ngx_http_lua_module.so;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/logs/error.log info;
+events {{ worker_connections 64; }}
+http {{
+    client_body_temp_path {root}/tmp/body; proxy_temp_path {root}/tmp/proxy; fastcgi_temp_path {root}/tmp/fcgi;
+    uwsgi_temp_path {root}/tmp/uwsgi; scgi_temp_path {root}/tmp/scgi;
+    log_format kong_log_format '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+                               '"$http_referer" "$http_user_agent"';
+    access_log {root}/logs/access.log kong_log_format;
+    proxy_connect_timeout 1s; proxy_read_timeout 1s; proxy_send_timeout 1s;
+    resolver 127.0.0.1:{dead} valid=1s; resolver_timeout 1s;
+    upstream retried {{ server 127.0.0.1:{dead}; server 127.0.0.1:{dead2}; }}
+    server {{
+        listen 127.0.0.1:{port};
+        server_name kong;
+        location /refused {{ proxy_pass http://127.0.0.1:{dead}; }}
+        location /retried {{ proxy_pass http://retried; }}
+        location /slow {{ content_by_lua_block {{ ngx.sleep(3) ngx.say("late") }} }}
+        location /timeout {{ proxy_pass http://127.0.0.1:{port}/slow; }}
+        location /closed {{ proxy_pass http://127.0.0.1:{closer}; }}
+        location /lua {{ content_by_lua_block {{ error("boom in handler") }} }}
+        location /dns {{ set $up "nowhere.invalid"; proxy_pass http://$up; }}
+        location /small {{ client_max_body_size 10; proxy_pass http://127.0.0.1:{dead}; }}
+        location / {{ return 200 "ok\\n"; }}
+    }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Closer(threading.Thread):
+    """An upstream that accepts each connection, reads the request and closes without a word."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = int(self.sock.getsockname()[1])
+
+    def run(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.sock.accept()
+                with conn:
+                    conn.recv(65536)
+
+
+class Nginx:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.logs = root / "logs"
+        self.error_log = self.logs / "error.log"
+        self.access_log = self.logs / "access.log"
+        self.closer = _Closer()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
+
+    def __enter__(self) -> Nginx:
+        if not (MODULES / "ngx_http_lua_module.so").exists():
+            raise RuntimeError(
+                "the tests need nginx with its Lua module: apt-get install nginx-light libnginx-mod-http-lua"
+            )
+        for d in ("logs", "tmp"):
+            (self.root / d).mkdir(parents=True, exist_ok=True)
+        conf = self.root / "nginx.conf"
+        ports = {"port": self.port, "dead": free_port(), "dead2": free_port(), "closer": self.closer.port}
+        conf.write_text(CONF.format(modules=MODULES, root=self.root, **ports))
+        self.closer.start()
+        argv = [NGINX, "-p", str(self.root), "-c", str(conf), "-e", str(self.error_log), "-g", "daemon off;"]
+        self.proc = subprocess.Popen(argv, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until it answers
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nginx exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
+            with contextlib.suppress(httpx.TransportError):
+                if self.client.get("/ok").status_code == 200:
+                    return self
+            time.sleep(0.02)
+        raise RuntimeError("nginx did not answer on 127.0.0.1 within 10 s")
+
+    def get(self, path: str, **kwargs: object) -> int:
+        return self.client.request("GET", path, **kwargs).status_code  # type: ignore[arg-type]
+
+    def post(self, path: str, body: bytes) -> int:
+        return self.client.post(path, content=body).status_code
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.client.close()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)  # graceful: every log line written and closed
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.closer.sock.close()
