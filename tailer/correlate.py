@@ -81,9 +81,12 @@ class Correlator:
             entries = slots.pop(("id", request.request_id), None)
             if entries is not None:
                 return entries
-        if request.client is None or request.method is None or request.path is None:
+        if request.method is not None and request.path is not None:
+            line = " ".join(p for p in (request.method, request.path, request.protocol) if p)
+        else:  # a request line nginx could not read (a 400): the access log has it as it came
+            line = request.extra.get("request")
+        if request.client is None or not line:
             return None
-        line = " ".join(p for p in (request.method, request.path, request.protocol) if p)
         t = request.time.timestamp() if request.time is not None else None
         conn = request.extra.get("connection")
         host = request.extra.get("host") or request.extra.get("http_host")

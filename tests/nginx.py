@@ -15,6 +15,8 @@ Its locations fail the way a gateway's upstreams do:
     /dns            a host name through a resolver nobody answers               502, could not be resolved
     /lua            a Lua error in the content handler                          500, lua entry thread aborted
     /small          a body over client_max_body_size                            413, too large body
+    give_up()       the client hangs up before the answer                        499, at info
+    raw(b"...")     a request line nginx cannot read                             400, at info
     /ok             200
 """
 
@@ -128,6 +130,20 @@ class Nginx:
 
     def get(self, path: str, **kwargs: object) -> int:
         return self.client.request("GET", path, **kwargs).status_code  # type: ignore[arg-type]
+
+    def give_up(self, path: str, after: float = 0.3) -> None:
+        """Ask for `path` and hang up after `after` s without an answer (nginx logs a 499)."""
+        with contextlib.suppress(httpx.TimeoutException), httpx.Client(timeout=after) as client:
+            client.get(f"http://127.0.0.1:{self.port}{path}")
+
+    def raw(self, data: bytes) -> bytes:
+        """Send `data` on a connection of its own; nginx's answer."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(data)
+            chunks = []
+            while chunk := s.recv(65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
 
     def post(self, path: str, body: bytes) -> int:
         return self.client.post(path, content=body).status_code

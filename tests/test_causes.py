@@ -224,3 +224,26 @@ def test_error_log_entries_carry_the_cause(line: bytes, cause: str, status: int 
     (event,) = parse_bytes(line + b"\n", "error", emit_all=True)
     assert isinstance(event, Error)
     assert (event.cause, event.status) == (cause, status)
+
+
+CLIENT_FAILURES = b"""\
+2026/12/04 16:24:41 [debug] 29874#29874: *14 http upstream request: "/slow?"
+2026/12/04 16:24:41 [info] 29874#29874: *14 epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while reading response header from upstream, client: 127.0.0.1, server: kong, request: "GET /timeout HTTP/1.1", upstream: "http://127.0.0.1:49239/slow", host: "127.0.0.1:49239"
+2026/12/04 16:24:41 [info] 29874#29874: *15 client sent invalid method while reading client request line, client: 127.0.0.1, server: kong, request: "GARBAGE"
+2026/12/04 16:24:41 [info] 29874#29874: *16 client prematurely closed connection while reading client request body, client: 127.0.0.1, server: kong, request: "POST /upload HTTP/1.1", host: "kong"
+2026/12/04 16:24:41 [info] 29874#29874: *17 client 127.0.0.1 closed keepalive connection
+2026/12/04 16:24:41 [notice] 29874#29874: *18 client sent too long URI while reading client request line, client: 127.0.0.1, server: kong, request: "GET /aaaa"
+2026/12/04 16:24:42 [debug] 29874#29874: *19 client sent plain text in a debug line of its own making
+"""
+
+
+@pytest.mark.parametrize("prefix", [b"", b"kong-1  | "])  # the C scanner, and the line-by-line path
+def test_the_clients_own_failures_below_warn_are_events(prefix: bytes) -> None:
+    data = b"".join(prefix + line + b"\n" for line in CLIENT_FAILURES.splitlines())
+    got = [(e.level, e.conn, e.cause, e.status) for e in parse_bytes(data, "error") if isinstance(e, Error)]
+    assert got == [
+        ("info", 14, "client_closed", 499),
+        ("info", 15, "bad_request", 400),
+        ("info", 16, "client_closed", 499),
+        ("notice", 18, "bad_request", 400),
+    ]  # not the debug line: nginx writes these at info

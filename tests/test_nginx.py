@@ -56,6 +56,8 @@ def test_every_failure_nginx_explained_is_named_without_a_request_id(tmp_path: P
         assert ngx.get("/lua") == 500
         assert ngx.post("/small", b"x" * 100) == 413
         assert ngx.get("/ok") == 200
+        ngx.give_up("/timeout")
+        assert ngx.raw(b"GARBAGE\r\n\r\n").startswith(b"HTTP/1.1 400 ")
         with httpx.Client(base_url=f"http://127.0.0.1:{ngx.port}") as other:  # the same request, another connection
             assert other.get("/refused").status_code == 502
     error_log = ngx.error_log.read_text()
@@ -73,6 +75,8 @@ def test_every_failure_nginx_explained_is_named_without_a_request_id(tmp_path: P
         (502, "/dns", "dns"),
         (500, "/lua", "lua_error"),
         (413, "/small", "body_too_large"),
+        (499, "/timeout", "client_closed"),  # nginx writes both at info: they are events all the same
+        (400, "-", "bad_request"),
         (502, "/refused", "upstream_refused"),
     ]
 
@@ -99,4 +103,4 @@ def test_the_daemon_joins_real_nginx_failures_as_replay_does(tmp_path: Path) -> 
         d.close()
     got = [line.split("] ", 1)[1] for line in stdout.read_text().splitlines() if "[failures]" in line]
     assert got == expected
-    assert len(expected) == 7 and all(": other" not in text and ": -" not in text for text in expected)
+    assert len(expected) == 10 and all(": other" not in text and ": -" not in text for text in expected)

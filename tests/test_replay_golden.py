@@ -305,6 +305,9 @@ def test_nginx_golden_names_the_cause_of_every_failure_without_a_request_id() ->
         "502 GET /closed: upstream_closed",
         "502 GET /dns: dns",
         "500 GET /lua: lua_error",
+        "413 POST /small: body_too_large",
+        "499 GET /timeout: client_closed",  # nginx writes the client's own failures at info
+        "400 - -: bad_request",  # `GARBAGE`: joined by the request line as logged
         "502 GET /refused: upstream_refused",  # the same request again, on another connection: its own entry
     ]
     assert "request_id" not in (CASES_DIR / "nginx-no-request-id" / "error.log").read_text()

@@ -1,4 +1,6 @@
-"""nginx/Kong error log → `error` events (warn and above), `inspect` / `event_hook` events from boxes.
+"""nginx/Kong error log → `error` events (warn and above, and the client's own failures nginx writes below warn:
+`client prematurely closed connection` (499), `client sent ...` (400)), `inspect` / `event_hook` events
+from boxes.
 
 An entry is `YYYY/MM/DD HH:MM:SS [level] PID#TID: [*CONN ]message[, context suffix]`, possibly spanning several
 physical lines (Lua tracebacks, DNS "Tried" lists, 0.14 inspect text): a line without the prefix continues the
@@ -26,10 +28,18 @@ PREFIX_ANYWHERE = re.compile(_TS + rb" \[[a-z]*\] ")
 # The lines worth reading (see LineParser.scanner). A debug/info/notice entry is read only if it may belong to
 # a box: a row or border (its pid in group 1 or 3, the message in 2 or 4), a box header, or at notice level
 # any `[kong] ` line (0.14 – 2.6 inspect). Plain entries, the bulk of a debug log, are passed over in C.
+# Below warn, nginx writes the failures that are the client's own (kong-log-formats §6): they are events too,
+# as their cause is what explains a 499 or a 400. (tailer.parse.causes names them; this finds them in bytes.)
+# Each is known by how its message starts (nginx 1.22, ngx_http_request.c and ngx_http_upstream.c), so that the
+# scanner tests a few bytes per debug line, not the whole line.
+_CLIENT_FAILURE = rb"client (?:sent |prematurely closed connection)|\w+\(\) reported that client prematurely closed "
+_CLIENT_FAILURE_RE = re.compile(_CLIENT_FAILURE)
 _SCAN = re.compile(
     rb"\n(?:" + _TS + rb" \[(?:"
-    rb"(?:debug|info)\] (\d+)#\d+: (?:\*\d+ )?+(?:([|+][^\n]*)|\[kong\] [^\n]*\+(?=\n|\Z))"
-    rb"|notice\] (\d+)#\d+: (?:\*\d+ )?+(?:([|+][^\n]*)|\[kong\] [^\n]*)"
+    rb"(?:debug|info)\] (\d+)#\d+: (?:\*\d+ )?+(?:([|+][^\n]*)|\[kong\] [^\n]*\+(?=\n|\Z)|(?:"
+    + _CLIENT_FAILURE
+    + rb")[^\n]*)"
+    rb"|notice\] (\d+)#\d+: (?:\*\d+ )?+(?:([|+][^\n]*)|\[kong\] [^\n]*|(?:" + _CLIENT_FAILURE + rb")[^\n]*)"
     rb"|(?!debug\]|info\]|notice\])[^\n]*)"
     rb"|(?!" + _TS + rb" \[)[^\n]*)"
 )  # `?+` (possessive): backing out of "*conn " must not let `[^\n]*` take the line anyway
@@ -46,7 +56,7 @@ _LEVELS = {
     b"debug": 8,
     b"verbose": 8,
 }
-_WARN, _NOTICE = 5, 6
+_WARN, _NOTICE, _INFO = 5, 6, 7
 MAX_ENTRY = 4096  # OpenResty's NGX_MAX_ERROR_STR: a longer entry is cut to 4095 bytes + "\n"
 
 # The context suffix, read from where it starts (see split_suffix) to the end of the entry.
@@ -164,7 +174,13 @@ class ErrorLogParser(LineParser):
             ):
                 return
         inspect = rank == _NOTICE and line.startswith(b"[kong] ", ms)
-        if rank > _WARN and not inspect and not self.ctx.emit_all:  # what the scanner passes over
+        if (
+            rank > _WARN
+            and not inspect
+            and not self.ctx.emit_all
+            and not (rank <= _INFO and _CLIENT_FAILURE_RE.match(line, ms))
+        ):
+            # what the scanner passes over
             self.stats["entries_below_warn"] += 1
             self._entry = _SKIP
             return
