@@ -92,12 +92,12 @@ class Pipeline:
         for rule in self.ruleset.rules:
             if rule.kind not in (None, "http"):
                 continue
-            if rule.counts_all_requests:  # counts; events only where a ratio's `when` may hold
-                if rule.ratio is not None:
-                    codes = statuses(rule.ratio.when)
-                    if codes is None:
-                        return None
-                    wanted |= codes
+            if rule.counts_all_requests:  # counts; events only where its aggregation wants them (a ratio's `when`)
+                assert rule.aggregation is not None
+                codes = rule.aggregation.statuses(rule.settings)
+                if codes is None:
+                    return None
+                wanted |= codes
                 continue
             codes = statuses(rule.when) if rule.when is not None else None
             if codes is None:

@@ -50,14 +50,8 @@ def _selects(rule: Rule) -> str:
 
 def _decides(rule: Rule) -> str:
     parts = []
-    if rule.threshold:
-        parts.append(f"≥ {rule.threshold.count} within {rule.threshold.within:g} s")
-    if rule.ratio:
-        parts.append(f"share of `{rule.ratio.when_text}` ≥ {rule.ratio.above:.1%} over {rule.ratio.within:g} s")
-    if rule.flatline:
-        parts.append(f"< {rule.flatline.count} within {rule.flatline.within:g} s")
-    if rule.new_value:
-        parts.append(f"new {', '.join(rule.new_value.names)}")
+    if rule.aggregation is not None:
+        parts.append(rule.aggregation.describe(rule.settings))
     if rule.group_by.names:
         parts.append(f"per {', '.join(rule.group_by.names)}")
     if rule.snooze is not None:
@@ -80,7 +74,7 @@ def _notes(rule: Rule) -> list[str]:
             "snooze without on_change silences every event of the rule after one message (Kong's semantics); "
             "add on_change = true to snooze per `unique` value"
         )
-    if rule.kind == "http" and rule.when is None and rule.aggregate in (None, "new_value"):
+    if rule.kind == "http" and rule.when is None and not rule.counts_all_requests:
         notes.append("requests below 400 are only counted, so this rule sees 4xx/5xx requests only")
     return notes
 

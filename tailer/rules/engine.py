@@ -4,9 +4,10 @@
 Per rule, an event goes through these steps; each may drop it, and the drop is counted by reason:
 
     select      kind, Kong source/event, `when`
-    aggregate   threshold / ratio / flatline / new_value turn matches into a firing key (or not yet);
-                a ratio is judged once per second of event time, when all of that second's requests
-                (including those the parser only tallied) are counted
+    aggregate   the rule's aggregation (threshold / ratio / flatline / new_value, one module each in
+                tailer.rules.aggregations) turns matches into a firing key (or not yet), on the event or as
+                event time passes (a ratio is judged once per second of event time, when all of that
+                second's requests, including those the parser only tallied, are counted)
     kong        Kong Event Hooks' filters, exactly as `event_hooks.lua` applies them:
                   snooze alone      the first event passes; every later one is dropped for `snooze` s
                   on_change+snooze  the same, per digest of the `unique` fields           ("unique")
@@ -25,6 +26,7 @@ import json
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from types import MethodType
 from typing import Any
 
 from tailer.alerts import Alert, folded_key
@@ -32,7 +34,6 @@ from tailer.events import Event, EventHook, Tally
 from tailer.fields import MISSING
 from tailer.rules.model import Rule
 
-SEEN_CAP = 100_000  # new_value: the most values remembered per rule (oldest forgotten first)
 _VOLATILE = ("time", "offset", "raw", "file")  # left out of a digest of "every field"
 
 
@@ -55,20 +56,33 @@ def _stamp(t: float) -> datetime:
 
 
 class RuleRunner:
-    """One rule's state and steps."""
+    """One rule's state and steps: what every aggregation shares (windows, firing keys, Kong's filters, realert,
+    grouping). A rule's aggregation (tailer.rules.aggregations) steps through this public interface:
 
-    STATE = (  # what `state()` keeps
-        "_snoozed",
-        "_last_digest",
-        "_realert",
-        "_firing",
-        "_windows",
-        "_touched",
-        "_seen",
-        "_group",
-        "_group_opened",
-        "_suppressed",
-    )
+        rule                    the rule
+        windows, window(g, t)   the windows by group key; the key's window, opened at `t` if it has none
+        firing, fires(g)        the keys whose condition holds; `fires`: the condition holds (False: it was
+                                firing already and no `realert` lets it alert again, a drop)
+        resolve(g), resolve_cleared(gs, now, holds)
+                                the key stops firing; those of `gs` whose window no longer `holds` at `now`
+        candidate(...)          an alert, to Kong's filters, realert and grouping
+        touched, seen           what a ratio (keys with new hits) and new_value (values seen) keep in a snapshot
+    """
+
+    # What `state()` keeps: each part's key in a snapshot (the snapshot's layout, which a release keeps) → the
+    # attribute that holds it
+    STATE = {
+        "_snoozed": "_snoozed",
+        "_last_digest": "_last_digest",
+        "_realert": "_realert",
+        "_firing": "firing",
+        "_windows": "windows",
+        "_touched": "touched",
+        "_seen": "seen",
+        "_group": "_group",
+        "_group_opened": "_group_opened",
+        "_suppressed": "_suppressed",
+    }
 
     def __init__(self, rule: Rule, origins: dict[str, str] | None = None) -> None:
         self.rule = rule
@@ -79,22 +93,21 @@ class RuleRunner:
         self._snoozed: dict[str, float] = {}  # Kong cache key → until
         self._last_digest: str | None = None
         self._realert: dict[tuple[Any, ...], tuple[float, float]] = {}  # key → (last alert, interval)
-        self._firing: set[tuple[Any, ...]] = set()
-        self._windows: dict[tuple[Any, ...], _Window] = {}
-        self._touched: set[tuple[Any, ...]] = set()  # ratio keys with new hits since the last judgement
-        self._seen: dict[tuple[Any, ...], None] = {}
+        self.firing: set[tuple[Any, ...]] = set()
+        self.windows: dict[tuple[Any, ...], _Window] = {}
+        self.touched: set[tuple[Any, ...]] = set()  # ratio keys with new hits since the last judgement
+        self.seen: dict[tuple[Any, ...], None] = {}  # new_value: the values seen, oldest first
         self._group: list[Alert] = []
         self._group_opened = 0.0
         self._suppressed = 0  # drops since this rule's last alert
-        agg = rule.aggregate
-        self._feed: Callable[[Event, float, list[Alert]], None] = {
-            None: self._each,
-            "threshold": self._threshold,
-            "ratio": self._ratio,
-            "flatline": self._flatline,
-            "new_value": self._new_value,
-        }[agg]
-        self.ticks = rule.group_window is not None or agg in ("threshold", "ratio", "flatline")
+        agg = rule.aggregation
+        self._within = agg.within(rule.settings) if agg is not None and agg.within is not None else None
+        # The aggregation's step, bound to this runner: one call per matching event, as a method would be
+        self._feed: Callable[[Event, float, list[Alert]], None] = (
+            self._each if agg is None else MethodType(agg.step, self)
+        )
+        self._tick = None if agg is None or agg.tick is None else agg.tick
+        self.ticks = rule.group_window is not None or self._tick is not None
 
     # -- steps
 
@@ -106,134 +119,69 @@ class RuleRunner:
 
     def tally(self, event: Tally, t: float) -> None:
         """Requests that were only counted: they fill the windows of a rule over every request."""
-        window = self._window(self.rule.group_by.values(event), t)
+        window = self.window(self.rule.group_by.values(event), t)
         window.add(t, event.count, 0, event)
 
     def _each(self, event: Event, t: float, out: list[Alert]) -> None:
         group = self.rule.group_by.values(event)
-        self._candidate(event, t, group, 1, t, {}, out)
-
-    def _threshold(self, event: Event, t: float, out: list[Alert]) -> None:
-        assert self.rule.threshold is not None
-        group = self.rule.group_by.values(event)
-        window = self._window(group, t)
-        window.add(t, 1, 0, event)
-        if not self._holds(window):
-            self._resolve(group)
-        elif self._fires(group):
-            fields = {"within": self.rule.threshold.within, "threshold": self.rule.threshold.count}
-            self._candidate(event, t, group, window.total, window.first, fields, out)
-
-    def _ratio(self, event: Event, t: float, out: list[Alert]) -> None:
-        # Only counted here; the share is judged once a second (`tick`), when every request of the second,
-        # including those the parser only tallied, is in.
-        ratio = self.rule.ratio
-        assert ratio is not None
-        group = self.rule.group_by.values(event)
-        window = self._windows.get(group) or self._window(group, t)
-        if ratio.when(event):
-            window.add(t, 1, 1, event)
-            window.last_hit = (t, event)
-            self._touched.add(group)
-        else:
-            window.add(t, 1, 0, event)
-
-    def _judge_ratios(self, now: float, out: list[Alert]) -> None:
-        """Judge the keys with new hits as their windows stood at their last second (`now` may be much later:
-        time only moves with events), then let the firing ones that have cleared by `now` resolve."""
-        ratio = self.rule.ratio
-        assert ratio is not None
-        for group in self._touched:
-            window = self._windows[group]
-            if not self._holds(window):
-                self._resolve(group)
-            elif window.last_hit is not None and self._fires(group):
-                t, event = window.last_hit
-                share = window.hits / window.total
-                fields = {"ratio": share, "percent": f"{share:.1%}", "total": window.total, "within": ratio.within}
-                self._candidate(event, t, group, window.hits, window.first, fields, out)
-        self._resolve_cleared(self._firing - self._touched, now)
-        self._touched.clear()
-
-    def _resolve_cleared(self, groups: Iterable[tuple[Any, ...]], now: float) -> None:
-        """Firing keys whose threshold or ratio no longer holds at `now` resolve."""
-        for group in list(groups):
-            window = self._windows[group]
-            window.expire(now)
-            if not self._holds(window):
-                self._resolve(group)
-
-    def _holds(self, window: _Window) -> bool:
-        """The threshold or ratio condition, over the window as it is now."""
-        if self.rule.threshold is not None:
-            return window.total >= self.rule.threshold.count
-        ratio = self.rule.ratio
-        assert ratio is not None
-        return window.total >= ratio.min_count and window.hits >= ratio.above * window.total
-
-    def _flatline(self, event: Event, t: float, out: list[Alert]) -> None:
-        assert self.rule.flatline is not None
-        group = self.rule.group_by.values(event)
-        window = self._window(group, t)
-        window.add(t, 1, 0, event)
-        if window.total >= self.rule.flatline.count:  # back to normal: the next quiet spell alerts again
-            self._resolve(group)
-
-    def _new_value(self, event: Event, t: float, out: list[Alert]) -> None:
-        assert self.rule.new_value is not None
-        value = self.rule.new_value.values(event)
-        if any(v is MISSING or v is None for v in value):
-            return
-        if value in self._seen:
-            return
-        self._seen[value] = None
-        if len(self._seen) > SEEN_CAP:
-            del self._seen[next(iter(self._seen))]
-        self._candidate(event, t, self.rule.group_by.values(event) or value, 1, t, {"value": list(value)}, out)
+        self.candidate(event, t, group, 1, t, {}, out)
 
     def state(self) -> dict[str, Any]:
         """This rule's state as a plain mapping (a snapshot, tailer.pipeline.PipelineState)."""
-        return {name: getattr(self, name) for name in self.STATE}
+        return {key: getattr(self, name) for key, name in self.STATE.items()}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Go on from `state`, saved by this rule as it was then (a restart, a reload)."""
-        for name in self.STATE:
-            if name in state:
-                setattr(self, name, state[name])
+        for key, name in self.STATE.items():
+            if key in state:
+                setattr(self, name, state[key])
         self._restored()
 
     def _restored(self) -> None:
         """After a state was put back: windows count over the rule's `within` as it is now, and a rule that
         no longer counts keeps none."""
-        agg = self.rule.threshold or self.rule.ratio or self.rule.flatline
-        if agg is None:
-            self._windows.clear()
-            self._touched.clear()
+        within = self._within
+        if within is None:
+            self.windows.clear()
+            self.touched.clear()
             return
-        for window in self._windows.values():
-            window.within = agg.within
+        for window in self.windows.values():
+            window.within = within
 
-    def _window(self, group: tuple[Any, ...], t: float) -> _Window:
-        window = self._windows.get(group)
+    # -- what the aggregations share
+
+    def window(self, group: tuple[Any, ...], t: float) -> _Window:
+        """The key's window, opened at `t` over the aggregation's `within` if it has none."""
+        window = self.windows.get(group)
         if window is None:
-            within = (self.rule.threshold or self.rule.ratio or self.rule.flatline).within  # type: ignore[union-attr]
-            window = self._windows[group] = _Window(within, t)
+            assert self._within is not None, "an aggregation with windows declares its `within`"
+            window = self.windows[group] = _Window(self._within, t)
         return window
 
-    def _fires(self, group: tuple[Any, ...]) -> bool:
+    def fires(self, group: tuple[Any, ...]) -> bool:
         """The key's condition holds: it may alert, unless it was firing already (then only `realert` lets
         it alert again)."""
-        if group in self._firing and self.rule.realert is None:
+        if group in self.firing and self.rule.realert is None:
             return self._drop("realert")
-        self._firing.add(group)
+        self.firing.add(group)
         return True
 
-    def _resolve(self, group: tuple[Any, ...]) -> None:
-        if group in self._firing:
-            self._firing.discard(group)
+    def resolve(self, group: tuple[Any, ...]) -> None:
+        """The key's condition no longer holds: it stops firing, and its realert interval starts afresh."""
+        if group in self.firing:
+            self.firing.discard(group)
             self._realert.pop(group, None)
 
-    def _candidate(
+    def resolve_cleared(self, groups: Iterable[tuple[Any, ...]], now: float, holds: Callable[[_Window], bool]) -> None:
+        """Those of the (firing) keys `groups` whose window no longer `holds` at `now` resolve."""
+        windows = self.windows
+        for group in list(groups):
+            window = windows[group]
+            window.expire(now)
+            if not holds(window):
+                self.resolve(group)
+
+    def candidate(
         self,
         event: Event,
         t: float,
@@ -243,6 +191,8 @@ class RuleRunner:
         fields: dict[str, Any],
         out: list[Alert],
     ) -> None:
+        """An alert of key `group` on `event` at `t`, `count` matches since `first`, with the aggregation's
+        template `fields`: through Kong's filters and realert, then grouped or put in `out`."""
         rule = self.rule
         if (rule.snooze is not None or rule.on_change) and not self._kong_passes(event, t):
             return
@@ -310,24 +260,11 @@ class RuleRunner:
     # -- time passing
 
     def tick(self, now: float, out: list[Alert]) -> None:
-        """Event time reached `now`: expire windows, resolve keys, check flatlines, flush a due group."""
+        """Event time reached `now`: the aggregation's step (expire windows, resolve keys, judge ratios, check
+        flatlines), then flush a due group."""
         rule = self.rule
-        if rule.ratio is not None:
-            self._judge_ratios(now, out)
-        elif rule.threshold is not None:
-            self._resolve_cleared(self._firing, now)
-        elif rule.flatline is not None:
-            flat = rule.flatline
-            for group, window in self._windows.items():
-                window.expire(now)
-                if now - window.since >= flat.within and window.total < flat.count:
-                    if (group not in self._firing or rule.realert is not None) and self._fires(group):
-                        fields = {"within": flat.within, "expected": flat.count}
-                        event = window.last_event
-                        assert event is not None
-                        self._candidate(event, now, group, window.total, now - flat.within, fields, out)
-                else:
-                    self._resolve(group)
+        if self._tick is not None:
+            self._tick(self, now, out)
         if self._snoozed and len(self._snoozed) > 10_000:
             self._snoozed = {k: until for k, until in self._snoozed.items() if until > now}
         if self._group and now >= self._group_opened + (rule.group_window or 0):
@@ -347,7 +284,7 @@ class RuleRunner:
             out.append(Alert(self.rule, key, head.event, last, first, last, count, (), head.fields, group))
 
 
-class _Window:
+class _Window:  # pickled in snapshots by this module and name: both stay
     """Counts over the last `within` seconds of event time, in per-second buckets."""
 
     __slots__ = ("within", "since", "buckets", "total", "hits", "last_event", "last_hit")
@@ -387,6 +324,9 @@ class _Window:
             _, n, hits = buckets.popleft()
             self.total -= n
             self.hits -= hits
+
+
+Window = _Window  # the name aggregations type it by
 
 
 class Engine:

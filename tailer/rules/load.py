@@ -1,9 +1,10 @@
 """Rule files (TOML) → a `RuleSet`, or every mistake found, each as `file:line: rule 'name': what is wrong`.
 
 A rules directory holds `*.toml` files, read in name order. Each may hold `[[rule]]` tables and
-`[notifier.NAME]` tables. Some notifiers exist without being declared (`BUILTIN_NOTIFIERS`: `slack`, the URL in
-`$SLACK_WEBHOOK_URL`, and `console`). A notifier's type says which keys it takes and how they are checked
-(`tailer.notify.registry`). An unknown key is a mistake, never silently ignored.
+`[notifier.NAME]` tables. A rule takes at most one aggregation, whose key and checks its module declares
+(`tailer.rules.aggregations.registry`). Some notifiers exist without being declared (`BUILTIN_NOTIFIERS`:
+`slack`, the URL in `$SLACK_WEBHOOK_URL`, and `console`). A notifier's type says which keys it takes and how
+they are checked (`tailer.notify.registry`). An unknown key is a mistake, never silently ignored.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tailer.errors import ConfigError, RulesError
-from tailer.fields import compile_path
 from tailer.notify.registry import BUILTIN_NOTIFIERS, TYPES
+from tailer.rules.aggregations.kind import Aggregation
+from tailer.rules.aggregations.registry import AGGREGATIONS
 from tailer.rules.expr import compile_when
-from tailer.rules.model import Flatline, NotifierConfig, Paths, Ratio, Rule, RuleSet, Threshold
-from tailer.rules.values import Check, boolean, count, one_of, positive, string, strings
+from tailer.rules.model import NotifierConfig, Paths, Rule, RuleSet
+from tailer.rules.values import Check, boolean, count, one_of, paths, positive, string, strings
+from tailer.rules.values import duration as duration  # commands read durations with it from here
 from tailer.template import compile_template
 
 KINDS = ("event_hook", "inspect", "http", "error", "parse_error")
@@ -33,14 +36,12 @@ KONG_UNIQUE: dict[tuple[str, str], tuple[str, ...]] = {
     ("oas-validation", "validation-failed"): ("consumer", "ip", "service"),
 }
 
+# The keys of a [[rule]] table beside each aggregation's own (AGGREGATIONS)
 _RULE_KEYS = {
     "name", "description", "enabled", "kind", "source", "event", "when", "unique", "snooze", "on_change",
-    "group_by", "threshold", "ratio", "flatline", "new_value", "realert", "realert_max", "group_window",
-    "notify", "title", "text", "missing",
+    "group_by", "realert", "realert_max", "group_window", "notify", "title", "text", "missing",
 }  # fmt: skip
 _BUILT_INS = ", ".join(BUILTIN_NOTIFIERS)
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", re.I)
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _NAME = re.compile(r"[A-Za-z0-9][\w.-]*")
 _NEXT_TABLE = re.compile(r"\s*\[\[\s*rule\s*\]\]|\s*\[\s*notifiers?\s*\.")
 
@@ -77,30 +78,6 @@ class _Where:
         return next((i + 1 for i, line in enumerate(self.lines) if pattern.match(line)), 1)
 
 
-def duration(value: Any) -> float:
-    """Seconds from `300`, `2.5`, `"90s"`, `"5m"`, `"1h30m"`, `"2d"`."""
-    if isinstance(value, bool):
-        raise ValueError('a duration is a number of seconds or text such as "5m"')
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.replace(".", "", 1).isdigit():
-            return float(text)
-        total, pos = 0.0, 0
-        for m in _DURATION.finditer(text):
-            if text[pos : m.start()].strip():
-                break
-            total += float(m.group(1)) * _UNITS[m.group(2).lower()]
-            pos = m.end()
-        else:
-            if pos and not text[pos:].strip():
-                return total
-    raise ValueError(f'{value!r} is not a duration (seconds, or text such as "90s", "5m", "2h", "1d")')
-
-
 class _Rule:
     """Reads one `[[rule]]` table, collecting problems rather than stopping at the first."""
 
@@ -129,8 +106,9 @@ class _Rule:
 
     def read(self, notifiers: dict[str, NotifierConfig]) -> Rule | None:
         before = len(self.problems)
-        for key in sorted(set(self.t) - _RULE_KEYS):
-            self.problem(key, f"unknown key {key!r} (known: {', '.join(sorted(_RULE_KEYS))})")
+        known = _RULE_KEYS | set(AGGREGATIONS)
+        for key in sorted(set(self.t) - known):
+            self.problem(key, f"unknown key {key!r} (known: {', '.join(sorted(known))})")
         if self.name is None:
             self.problem("name", "every rule needs a `name`")
         elif not _NAME.fullmatch(self.name):
@@ -144,36 +122,47 @@ class _Rule:
             self.problem("kind", f'kind {kind!r} has no Event Hooks source/event; use kind = "event_hook"')
         if source or event:
             kind = "event_hook"
-        aggregates = [k for k in ("threshold", "ratio", "flatline", "new_value") if k in self.t]
+        aggregates = [k for k in AGGREGATIONS if k in self.t]
         if len(aggregates) > 1:
             self.problem(aggregates[1], f"one aggregation per rule, not {' and '.join(aggregates)}")
         notify = self.get("notify", strings, ("slack",))
         for n in notify:
             if n not in notifiers:
                 self.problem("notify", f"notify: no notifier {n!r} (declare [notifier.{n}] or use {_BUILT_INS})")
-        unique = self.get("unique", _paths)
+        unique = self.get("unique", paths)
         if unique is None and source and event and (source, event) in KONG_UNIQUE:
-            unique = _paths(list(KONG_UNIQUE[(source, event)]))
+            unique = paths(list(KONG_UNIQUE[(source, event)]))
+        text = self.get("text", _template, compile_template(""))
+        when = self.get("when", compile_when)
+        title = self.get("title", _template)
+        snooze = self.get("snooze", duration)
+        on_change = self.get("on_change", boolean, False)
+        group_by = self.get("group_by", paths, Paths())
+        aggregation: Aggregation | None = None
+        settings = None
+        for key in aggregates:  # each is read (and its problems told), even beside another
+            declared = AGGREGATIONS[key]
+            value = self.get(key, declared.read)
+            if aggregation is None:
+                aggregation, settings = declared, value
         rule = Rule(
             name=self.name or "?",
             file=self.where.file,
             line=self.line,
-            text=self.get("text", _template, compile_template("")),
+            text=text,
             notify=tuple(notify),
             kind=kind,
             source=source,
             event=event,
-            when=self.get("when", compile_when),
+            when=when,
             when_text=self.t.get("when") if isinstance(self.t.get("when"), str) else None,
-            title=self.get("title", _template),
+            title=title,
             unique=unique,
-            snooze=self.get("snooze", duration),
-            on_change=self.get("on_change", boolean, False),
-            group_by=self.get("group_by", _paths, Paths()),
-            threshold=self.get("threshold", lambda v: Threshold(*_count_within(v))),
-            ratio=self.get("ratio", _ratio),
-            flatline=self.get("flatline", lambda v: Flatline(*_count_within(v))),
-            new_value=self.get("new_value", _paths),
+            snooze=snooze,
+            on_change=on_change,
+            group_by=group_by,
+            aggregation=aggregation,
+            settings=settings,
             realert=self.get("realert", duration),
             realert_max=self.get("realert_max", duration, 86400.0),
             group_window=self.get("group_window", duration),
@@ -319,46 +308,8 @@ def _notifier(name: str, options: Any, where: _Where, problems: list[str]) -> No
     return NotifierConfig(name, declared.name, where.file, line, rate, burst, values)
 
 
-# -- value checks of rules (tailer.rules.values has those notifiers share): the value, or ValueError
-
-
-def _paths(v: Any) -> Paths:
-    names = strings(v)
-    return Paths(names, tuple(compile_path(n) for n in names))
+# -- value checks of rules (tailer.rules.values has those notifiers and aggregations share): the value, or ValueError
 
 
 def _template(v: Any) -> Any:
     return compile_template(string(v))
-
-
-def _table(v: Any, keys: dict[str, Callable[[Any], Any]], required: Iterable[str]) -> dict[str, Any]:
-    if not isinstance(v, dict):
-        raise ValueError(f"expected an inline table such as {{ {', '.join(f'{k} = ...' for k in required)} }}")
-    unknown = set(v) - set(keys)
-    if unknown:
-        raise ValueError(f"unknown key {sorted(unknown)[0]!r} (known: {', '.join(keys)})")
-    missing = [k for k in required if k not in v]
-    if missing:
-        raise ValueError(f"{missing[0]} is missing")
-    return {k: keys[k](x) for k, x in v.items()}
-
-
-def _count_within(v: Any) -> tuple[int, float]:
-    """`{ count = N, within = T }`, as `threshold` and `flatline` both take it."""
-    t = _table(v, {"count": count, "within": duration}, ("count", "within"))
-    return t["count"], t["within"]
-
-
-def _share(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1:
-        raise ValueError(f"above is a share between 0 and 1 (0.05 = 5 %), not {v!r}")
-    return float(v)
-
-
-def _ratio(v: Any) -> Ratio:
-    t = _table(
-        v,
-        {"when": string, "above": _share, "within": duration, "min_count": count},
-        ("when", "above", "within"),
-    )
-    return Ratio(compile_when(t["when"]), t["when"], t["above"], t["within"], t.get("min_count", 1))

@@ -1,19 +1,23 @@
 """What a rule file says, once loaded: plain frozen dataclasses, no behaviour.
 
 A rule selects events (`kind`, Kong's `source`/`event`, a `when` condition), optionally aggregates them
-(`threshold`, `ratio`, `flatline`, `new_value`), applies Kong's Event Hooks filters (`snooze`, `on_change`,
-`unique`) and our noise control (`realert`, `group_window`), and names the notifiers that get its alerts.
+(`threshold`, `ratio`, `flatline`, `new_value`: one module each in `tailer.rules.aggregations`), applies Kong's
+Event Hooks filters (`snooze`, `on_change`, `unique`) and our noise control (`realert`, `group_window`), and names
+the notifiers that get its alerts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tailer.events import Event
 from tailer.fields import Getter
 from tailer.template import Template
+
+if TYPE_CHECKING:
+    from tailer.rules.aggregations.kind import Aggregation
 
 Predicate = Callable[[Event], bool]
 
@@ -35,34 +39,6 @@ class Paths:
 
 
 @dataclass(frozen=True, slots=True)
-class Threshold:
-    """At least `count` matches within `within` seconds (per group_by key)."""
-
-    count: int
-    within: float
-
-
-@dataclass(frozen=True, slots=True)
-class Ratio:
-    """The share of matches for which `when` holds is at least `above`, over `within` seconds, once
-    `min_count` matches have been seen in the window."""
-
-    when: Predicate
-    when_text: str
-    above: float
-    within: float
-    min_count: int
-
-
-@dataclass(frozen=True, slots=True)
-class Flatline:
-    """Fewer than `count` matches within `within` seconds (per key already seen)."""
-
-    count: int
-    within: float
-
-
-@dataclass(frozen=True, slots=True)
 class Rule:
     name: str
     file: str
@@ -79,28 +55,18 @@ class Rule:
     snooze: float | None = None
     on_change: bool = False
     group_by: Paths = field(default_factory=Paths)
-    threshold: Threshold | None = None
-    ratio: Ratio | None = None
-    flatline: Flatline | None = None
-    new_value: Paths | None = None
+    aggregation: Aggregation | None = None  # its declaration (tailer.rules.aggregations.registry), if any
+    settings: Any = None  # the aggregation's settings, as its `read` made them from the rule's key
     realert: float | None = None  # per-key minimum interval between alerts; doubles while it keeps firing
     realert_max: float = 86400.0
     group_window: float | None = None  # fold this rule's alerts within the window into one message
     missing: str = "-"  # shown for a template field with no value
 
     @property
-    def aggregate(self) -> str | None:
-        """Which aggregation the rule uses, if any."""
-        for name in ("threshold", "ratio", "flatline", "new_value"):
-            if getattr(self, name) is not None:
-                return name
-        return None
-
-    @property
     def counts_all_requests(self) -> bool:
         """Requests the parser only counted (2xx/3xx) count toward this rule's windows: it selects every
         request and aggregates over counts."""
-        return self.kind == "http" and self.when is None and self.aggregate in ("threshold", "ratio", "flatline")
+        return self.kind == "http" and self.when is None and self.aggregation is not None and self.aggregation.counts
 
 
 @dataclass(frozen=True, slots=True)
