@@ -7,6 +7,35 @@ Most lines of a busy access log are 2xx/3xx and are only counted. For formats wr
 escaping, a value never holds a raw `"`, so the status can be found by counting the format's literal quotes
 before `$status` (two in `combined`): the parser's scanner skips 1xx-3xx lines in C that way, and
 `LogFormat.status_at` does the same for one line.
+
+How a line is matched. A client controls several logged values (User-Agent, Referer, the request line, the
+Basic-auth user; nginx takes 8 KiB headers), so a compiled format must read any line in time linear in its
+length: a regex that backtracks over where each value ends can take minutes on one line. The compiled regex
+never comes back to a value once it has matched (possessive quantifiers and atomic groups), and each value's
+end is decided where it stands:
+
+- `$status`, `$time_local`, `$time_iso8601`, `$msec`, `$pipe` have a fixed shape, matched whole;
+- counts and times (`$body_bytes_sent`, `$request_time`...), `$remote_addr` and `$protocol` are runs of one
+  character class (digits, digits and dots, non-spaces); any other variable is text: any byte, but no `"`
+  inside a literal pair of quotes with escape=default (nginx writes `"` as `\x22`), JSON string content
+  inside quotes with escape=json;
+- when the character after the value in the format cannot be part of the value (a `"` after quoted text
+  with escape=default or json, a space after a run of digits), the value is the longest run of its kind;
+- otherwise the value ends at the first place where the format's literal text after it follows, and then
+  what the next variable starts with: the whole of a fixed-shaped one and the literal after it, the first
+  character of a run; the end of the line after the last variable. A variable directly followed by another
+  (no text between) is, if text, empty when the next one is text too.
+
+For lines nginx writes with escape=default or json this is no restriction (a value cannot hold the quote that
+ends it). With escape=none, or unquoted text holding the literal that follows it, the format is ambiguous and
+this rule decides: in `"$http_user_agent" "$http_referer" "$request" $status` a User-Agent holding `" "` ends
+there (the rest goes to the next fields), but the request, followed by the status at the end of the line, ends
+at the `" ` before that status. Such a line is read as a request with its status right, or is a parse error;
+never an exception, never a stall.
+
+Any variable name is accepted (nginx's own set is open: `map`, `set`, `geo` and Lua define more, Kong's
+templates too); one the compiler does not know, such as a typo running into the text after it
+(`$remote_addratus=`), is text and goes to `Http.extra`.
 """
 
 from __future__ import annotations
@@ -35,25 +64,35 @@ _DIRECTIVE = re.compile(r"\s*log_format\s+(\S+)\s+(?:escape=(\w+)\s+)?(.*?);?\s*
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"", re.S)
 _CONF_ESCAPE = re.compile(r"\\(.)", re.S)  # nginx.conf quoted strings: \" \' \\ \t \r \n
 _CONF_ESCAPES = {"t": "\t", "r": "\r", "n": "\n"}
-# What a variable's value looks like, when we know better than "anything up to the next literal".
-_PATTERNS = {
+# What a variable's value looks like, when we know better than "any text up to what follows it" (see the
+# module docstring). Fixed shapes (bounded, but for $msec), matched whole and never given back:
+_FIXED = {
     "status": rb"\d{3}",
-    "body_bytes_sent": rb"\d+",
-    "bytes_sent": rb"\d+",
-    "bytes_received": rb"\d+",
-    "request_length": rb"\d+",
-    "connection": rb"\d+",
-    "connection_requests": rb"\d+",
     "time_local": rb"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}",
     "time_iso8601": rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[+-]\d\d:\d\d|Z)",
-    "msec": rb"\d+(?:\.\d+)?",
-    "request_time": rb"[\d.]+",
-    "session_time": rb"[\d.]+",
-    "remote_addr": rb"\S+",
-    "protocol": rb"\S+",
-    "server_port": rb"\d+",
     "pipe": rb"[p.]",
+    "msec": rb"\d++(?:\.\d++)?+",  # `float()` must meet nothing else
 }
+_UNBOUNDED = {"msec": rb"\d"}  # a fixed shape of any length: only its first character is looked ahead at
+# Runs of one character class, at least one character long:
+_RUNS = {
+    "body_bytes_sent": rb"\d",
+    "bytes_sent": rb"\d",
+    "bytes_received": rb"\d",
+    "request_length": rb"\d",
+    "connection": rb"\d",
+    "connection_requests": rb"\d",
+    "server_port": rb"\d",
+    "request_time": rb"[\d.]",
+    "session_time": rb"[\d.]",
+    "remote_addr": rb"\S",
+    "protocol": rb"\S",
+}
+# Any other variable is text; one unit of it, by where it stands and the format's escaping:
+_ANY = rb"."  # outside quotes, or escape=none
+_NO_QUOTE = rb'[^"]'  # inside quotes with escape=default: nginx writes `"` as \x22
+_JSON = rb'(?:[^"\\]|\\.)'  # inside quotes with escape=json
+_TEXT_RUN = {_ANY: rb".*+", _NO_QUOTE: rb'[^"]*+', _JSON: rb'(?:[^"\\]++|\\.)*+'}
 # Http field → the variables that may give it, best first; any other variable goes to `extra`.
 _TEXT_FIELDS = ("request", "method", "path", "protocol", "client", "user_agent", "referer", "request_id")
 _FIELD_SOURCES = {
@@ -131,7 +170,8 @@ def compile_log_format(fmt: str, name: str = "custom") -> LogFormat:
         fmt = "".join(_CONF_ESCAPE.sub(_conf_unescape, a or b) for a, b in pieces)
     if escape not in ("default", "json", "none"):
         raise ConfigError(f"log_format {name}: escape={escape} is not one of default, json, none")
-    parts: list[bytes] = [b"\\A"]
+    head = b""  # the literal before the first variable
+    variables: list[_Var] = []
     seen: dict[str, None] = {}  # the variables in order (a dict: `extra` must not depend on hash order)
     pos = 0
     quotes = 0
@@ -139,7 +179,10 @@ def compile_log_format(fmt: str, name: str = "custom") -> LogFormat:
     before_status = after_status = b""
     for m in _VAR.finditer(fmt):
         literal = fmt[pos : m.start()]
-        parts.append(re.escape(literal.encode()))
+        if variables:
+            variables[-1].after = literal.encode()
+        else:
+            head = literal.encode()
         quotes += literal.count('"')
         var = m.group(1) or m.group(2)
         if var == "status" and escape == "default" and '"' in literal:
@@ -148,19 +191,26 @@ def compile_log_format(fmt: str, name: str = "custom") -> LogFormat:
             before_status = literal[literal.rindex('"') + 1 :].encode()
             nxt = _VAR.search(fmt, m.end())
             after_status = fmt[m.end() : nxt.start() if nxt else len(fmt)].encode()[:1]
-        if var in _PATTERNS:  # quoted or not: `int()` and `float()` must not meet anything else
-            pattern = _PATTERNS[var]
-        elif quotes % 2 == 1:  # inside a literal pair of quotes
-            pattern = rb'(?:[^"\\]|\\.)*' if escape == "json" else (rb'[^"]*' if escape == "default" else rb".*?")
-        else:
-            pattern = rb".*?"
-        if var in seen:
+        quoted = quotes % 2 == 1 and escape != "none"  # inside a literal pair of quotes
+        unit = (_JSON if escape == "json" else _NO_QUOTE) if quoted else _ANY
+        variables.append(_Var(var, unit))
+        seen[var] = None
+        pos = m.end()
+    if variables:
+        variables[-1].after = fmt[pos:].encode()
+    else:
+        head = fmt.encode()
+    parts = [b"\\A", re.escape(head)]
+    named: set[str] = set()
+    for i, v in enumerate(variables):
+        pattern = _value_pattern(variables, i)
+        if v.name in named:
             parts.append(b"(?:" + pattern + b")")
         else:
-            seen[var] = None
-            parts.append(b"(?P<" + var.encode() + b">" + pattern + b")")
-        pos = m.end()
-    parts.append(re.escape(fmt[pos:].encode()) + b"\\Z")
+            named.add(v.name)
+            parts.append(b"(?P<" + v.name.encode() + b">" + pattern + b")")
+        parts.append(re.escape(v.after))
+    parts.append(b"\\Z")
     if "status" not in seen:
         raise ConfigError(f"log_format {name}: has no $status, so 4xx/5xx requests cannot be told apart")
     try:
@@ -172,15 +222,71 @@ def compile_log_format(fmt: str, name: str = "custom") -> LogFormat:
         scan = _scan(status_quotes, before_status, after_status, rb"[123]\d\d")
     fields = {f: next((v for v in sources if v in seen), None) for f, sources in _FIELD_SOURCES.items()}
     extra = tuple(v for v in seen if v not in _FIELD_VARS)
-    # `m.group(*text_groups)` gives the text fields' raw values in one call (always a tuple: "status" pads
-    # it); the padding's place, read as None, stands for the fields the format lacks.
+    # `m.group(*text_groups)` gives the text fields' raw values in one call; "status" pads it, twice when
+    # the format has none of those fields (`m.group(one)` would give bytes, not a tuple). The padding's
+    # place, read as None, stands for the fields the format lacks.
     present = [name for name in _TEXT_FIELDS if fields[name]]
-    groups = tuple(str(fields[name]) for name in present) + ("status",)
+    groups = tuple(str(fields[name]) for name in present) + ("status",) * (1 if present else 2)
     pick = operator.itemgetter(*(present.index(name) if name in present else -1 for name in _TEXT_FIELDS))
     return LogFormat(
         name, fmt, escape, regex, status_quotes, before_status, after_status, scan, fields, extra,
         "[$time_local]" in fmt, groups, pick,
     )  # fmt: skip
+
+
+@dataclass(slots=True)
+class _Var:
+    """One variable of a format being compiled, with the literal text that follows it."""
+
+    name: str
+    unit: bytes  # one unit of its value when it is text (_ANY, _NO_QUOTE or _JSON)
+    after: bytes = b""  # the literal up to the next variable, or to the end of the format
+
+
+def _start(variables: list[_Var], i: int) -> bytes:
+    """A bounded regex for how the text from variable `i` on must begin (past the last: the end of the line)."""
+    if i == len(variables):
+        return rb"\Z"
+    v = variables[i]
+    if v.name in _UNBOUNDED:
+        return _UNBOUNDED[v.name]
+    if v.name in _FIXED:  # bounded: the whole value, and the literal after it
+        return _FIXED[v.name] + re.escape(v.after) + (rb"\Z" if i + 1 == len(variables) else b"")
+    return _RUNS.get(v.name, b"")  # a run's first character; text can start with anything
+
+
+def _value_pattern(variables: list[_Var], i: int) -> bytes:
+    """The regex of the value of variable `i`, followed in the format by its `after` and the next variable.
+
+    Every pattern is possessive or atomic: once a value has matched, the regex never comes back to try
+    another length, so a line is matched in one pass, in time linear in its length. A value ends where its
+    own shape ends when the next character cannot continue it; otherwise at the first place where what
+    follows it in the format can begin (`_start`: the literal, and a bounded look at the next value)."""
+    v = variables[i]
+    if v.name in _FIXED:
+        return b"(?>" + _FIXED[v.name] + b")"
+    last = i + 1 == len(variables)
+    run = _RUNS.get(v.name)
+    whole = run + b"++" if run is not None else _TEXT_RUN[v.unit]  # the longest value of its shape
+    follow = _start(variables, i + 1)
+    if not v.after and (last or not follow):
+        # Followed by the end of the line (its longest value is the only one), or directly by a text
+        # variable: a run takes all it can; text takes nothing (the next variable has it all).
+        return whole if run is not None or last else b""
+    if v.after:
+        c = v.after[:1]
+        continues = re.fullmatch(run, c) is not None if run is not None else v.unit == _ANY or c != b'"'
+        if not continues:  # the value cannot hold the literal's first character: it ends before it
+            return whole
+    tail = re.escape(v.after) + follow
+    if run is not None:
+        return b"(?>" + run + b"+?(?=" + tail + b"))"
+    if v.after and v.unit != _JSON:  # unrolled: runs without the literal's first character, in C
+        c = re.escape(v.after[:1])
+        other = b"[^" + c + b"]" if v.unit == _ANY else b'[^"' + c + b"]"
+        rest = re.escape(v.after[1:]) + follow
+        return b"(?>" + other + b"*+(?:" + c + b"(?!" + rest + b")" + other + b"*+)*+)"
+    return b"(?>" + v.unit + b"*?(?=" + tail + b"))"
 
 
 def _scan(quotes: int, before_status: bytes, after_status: bytes, skipped: bytes) -> re.Pattern[bytes]:
@@ -385,7 +491,7 @@ def _http_event(
         path,
         protocol,
         client,
-        int(size) if size and size.isdigit() else None,
+        int(size) if size and size.isdigit() and len(size) <= 20 else None,  # int() refuses 4300+ digits
         user_agent,
         referer,
         request_id,
