@@ -81,6 +81,7 @@ class Correlator:
             entries = slots.pop(("id", request.request_id), None)
             if entries is not None:
                 return entries
+        line: str | None
         if request.method is not None and request.path is not None:
             line = " ".join(p for p in (request.method, request.path, request.protocol) if p)
         else:  # a request line nginx could not read (a 400): the access log has it as it came

@@ -3,9 +3,11 @@ of `notify.deliver` (rate, 429 pauses, backoff until `retry_for`, dead letters).
 
 A row is committed `sending` before its attempt and `sent` right after it, so a crash in between leaves at
 most one message that may go twice (the outbox's `recover()` says which). When a notifier whose destination
-folds (`deliver.Folding`: a Slack webhook) has fallen behind (an outage, a storm) and `FOLD_FROM` messages or
-more are due, up to `FOLD_MAX` of them go out as one backlog message that lists each one's text and key
-(`destination.fold`), and are all marked sent together.
+folds (`deliver.Folding`: a Slack webhook) has fallen behind, and `FOLD_FROM` messages or more are due, up to
+`FOLD_MAX` of them go out as one backlog message that lists each one's text and key (`destination.fold`), and are
+all marked sent together. Behind means the destination failed (the sender is failing, or the messages were tried
+before a restart) or the notifier's rate would not let them all go now; a burst the destination can take goes
+out message by message, as `replay --send` sends it.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ class Sender(threading.Thread):
         if not rows:
             due = self.outbox.waiting().get(name)
             return POLL if due is None else max(0.01, due - now)
-        if folder is not None and len(rows) >= FOLD_FROM:
+        if folder is not None and len(rows) >= FOLD_FROM and self._behind(rows):
             payload = _fold(folder, rows)
         else:
             rows = rows[:1]
@@ -117,6 +119,13 @@ class Sender(threading.Thread):
         self.unrecorded = (rows, decision)  # until the outbox says so: only memory knows it was sent
         self._record()
         return 0.0 if decision.action != "wait" else decision.delay
+
+    def _behind(self, rows: list[Row]) -> bool:
+        """The due messages piled up because the destination failed (now, or before a restart: they were
+        tried already) or because its rate ran out: a backlog to fold. A burst it can take is sent as it is."""
+        if self.failing_since is not None or any(r.attempts for r in rows):
+            return True
+        return self._bucket is not None and self._bucket.tokens < len(rows)
 
     def _record(self) -> None:
         """Write the outcome of the last attempt; sqlite3.Error (the disk is full) leaves it in memory, and

@@ -805,3 +805,19 @@ def test_f29_rapid_rotation_under_load_loses_and_repeats_nothing(daemon: Daemon,
     assert daemon.proc is not None and len(open_fds(daemon.proc.pid)) < 40
     assert daemon.stop() == 0
     assert delivered(rx) == expected(*written)
+
+
+def test_a_burst_slack_can_take_is_sent_message_by_message(tmp_path: Path, rx: Receiver) -> None:
+    """12 alerts at once to a notifier whose rate (1000/s, burst 1000) takes them: 12 messages, each with its
+    text, as `replay --send` sends them; folding is for a backlog (test_f15, test_f17)."""
+    d = Daemon(tmp_path, rx.url)
+    try:
+        d.start()
+        d.write("".join(entry(n) for n in range(1, 13)))
+        wait_until(lambda: delivered(rx).keys() == set(map(str, range(1, 13))), 30, "the 12 alerts")
+        assert d.stop() == 0
+    finally:
+        d.close()
+    bodies = [r.json() for r in rx.requests]
+    assert len(bodies) == 12 and not any("held back" in json.dumps(b) for b in bodies)
+    assert [set(marks(b)) for b in bodies] == [{str(n)} for n in range(1, 13)]

@@ -511,3 +511,19 @@ def test_render_text_of_a_digest() -> None:
     text = render_text(message(alert(count=2), alert(rule(name="r2"), count=3)))
     assert text.startswith("2 alerts, 5 events held back\n")
     assert "*r1*: 1 alert, 2 events\n• ×2 alice" in text and "*r2*: 1 alert, 3 events" in text
+
+
+def test_a_folded_backlog_keeps_every_messages_line() -> None:
+    """100 queued messages (the sender's most) folded into one: each keeps its line, in sections within
+    Slack's 3000 characters, and every key is listed."""
+    from tailer.notify.slack import MAX_TEXT, fold
+
+    payloads = [json.dumps({"text": f"alert {n}: " + "x" * 150}) for n in range(100)]
+    keys = [f"{n:012d}" for n in range(100)]
+    folded = fold(payloads, keys, "queued 2026-12-04 10:00:00 – 10:05:00 UTC")
+    sections = [b["text"]["text"] for b in folded["blocks"] if b["type"] == "section"]
+    assert len(sections) > 1 and all(len(s) <= MAX_TEXT for s in sections)
+    lines = "\n".join(sections).split("\n")
+    assert [line.split(":")[0] for line in lines] == [f"• alert {n}" for n in range(100)]
+    assert all(k in folded["blocks"][-1]["elements"][0]["text"] for k in keys)
+    assert len(folded["blocks"]) <= 50

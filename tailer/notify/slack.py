@@ -167,19 +167,21 @@ def render(message: Message) -> dict[str, Any]:
 
 def fold(payloads: list[str], keys: list[str], span_text: str) -> dict[str, Any]:
     """One message for a backlog of rendered ones (Slack was down, or we fell behind its rate): a line per
-    message from its already escaped `text`, and every message's key, so that none is lost from sight."""
+    message from its already escaped `text` (each of the sender's at most 100 messages, in sections of Slack's
+    3000 characters), and every message's key, so that none is lost from sight."""
     n = len(payloads)
     lines = [" ".join(str(json.loads(p).get("text", "")).split()) for p in payloads]
-    shown = [truncate(f"• {line}", MAX_LINE) for line in lines[:MAX_MEMBERS]]
-    if n > MAX_MEMBERS:
-        shown.append(f"+{n - MAX_MEMBERS} more")
     title = f"{n} messages held back"
     context = f"backlog · {span_text} · keys " + " ".join(k[:12] for k in keys)
-    blocks = [
-        {"type": "header", "text": {"type": "plain_text", "text": title}},
-        {"type": "section", "text": _mrkdwn("\n".join(shown), MAX_TEXT)},
-        {"type": "context", "elements": [_mrkdwn(context, MAX_TEXT)]},
-    ]
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title}}]
+    section: list[str] = []  # every message keeps its line: as many sections as they take
+    for line in (truncate(f"• {line}", MAX_LINE) for line in lines):
+        if section and sum(len(x) + 1 for x in section) + len(line) > MAX_TEXT:
+            blocks.append({"type": "section", "text": _mrkdwn("\n".join(section), MAX_TEXT)})
+            section = []
+        section.append(line)
+    blocks.append({"type": "section", "text": _mrkdwn("\n".join(section), MAX_TEXT)})
+    blocks.append({"type": "context", "elements": [_mrkdwn(context, MAX_TEXT)]})
     fallback = f"{title}: " + "; ".join(lines)
     return {"text": _fit(fallback, MAX_TEXT), "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
