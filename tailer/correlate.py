@@ -13,9 +13,10 @@ first, at or before the access line's second. How an access line finds its entri
 
 The entries of one request are those of one connection (nginx's `*conn`, with the worker's pid): a request
 retried over several upstreams writes one entry per try. When several requests match (the same client
-repeating the same request), the access line takes the oldest waiting one: the same choice in replay and live,
-since both feed the entries in log order. (The same request line twice on one keep-alive connection within
-one second, both failing, cannot be told apart: the first access line takes the entries of both.)
+repeating the same request), the access line takes the oldest waiting one, and of a connection's entries those
+logged by its second: the same choice in replay and live, whichever of the two files was read first. (The same
+request line twice on one keep-alive connection within one second, both failing, cannot be told apart: the first
+access line takes the entries of both.)
 
 Of a request's entries, the most telling one explains it (`telling`): the most severe level, then a known cause
 over `other`, then the latest. The joined request gets `cause` and `error` fields that rules and templates use.
@@ -99,8 +100,24 @@ class Correlator:
                 continue
             if host and first.http_host and not _same_host(str(host), first.http_host):
                 continue
-            return self._drop(slot)
+            return self._take(slot, t)
         return None
+
+    def _take(self, slot: Slot, t: float | None) -> list[Error]:
+        """A request's entries logged at or before `t`'s second; later ones (the same request line again on
+        the same keep-alive connection, read before this access line) stay for the next access line."""
+        entries = self._slots[slot]
+        if t is not None:
+            second = int(t)
+            n = 0
+            for entry in entries:
+                if entry.time is not None and int(entry.time.timestamp()) > second:
+                    break
+                n += 1
+            if n < len(entries):
+                self._slots[slot] = entries[n:]
+                return entries[:n]
+        return self._drop(slot)
 
     def _drop(self, slot: Slot) -> list[Error]:
         """Take a request's entries out (claimed, or forgotten)."""

@@ -12,6 +12,10 @@ Its locations fail the way a gateway's upstreams do:
     /retried        two such upstreams: one entry per try, then a warn         502
     /timeout        an upstream (a Lua location of its own) answering too late  504, upstream timed out
     /closed         an upstream that closes the connection without answering    502, upstream prematurely closed
+    /reset          one that resets it                                          502, recv() failed (104: ...)
+    /garbage        one whose header line is invalid                            502, upstream sent invalid header
+    /big            one whose header is over proxy_buffer_size                  502, upstream sent too big header
+    /tls            TLS to a port that closes                                   502, SSL_do_handshake() / peer closed
     /dns            a host name through a resolver nobody answers               502, could not be resolved
     /lua            a Lua error in the content handler                          500, lua entry thread aborted
     /small          a body over client_max_body_size                            413, too large body
@@ -26,6 +30,7 @@ import contextlib
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -60,7 +65,11 @@ http {{
         location /retried {{ proxy_pass http://retried; }}
         location /slow {{ content_by_lua_block {{ ngx.sleep(3) ngx.say("late") }} }}
         location /timeout {{ proxy_pass http://127.0.0.1:{port}/slow; }}
-        location /closed {{ proxy_pass http://127.0.0.1:{closer}; }}
+        location /closed {{ proxy_pass http://127.0.0.1:{close}; }}
+        location /reset {{ proxy_pass http://127.0.0.1:{reset}; }}
+        location /garbage {{ proxy_pass http://127.0.0.1:{garbage}; }}
+        location /big {{ proxy_pass http://127.0.0.1:{big}; }}
+        location /tls {{ proxy_pass https://127.0.0.1:{close}; }}
         location /lua {{ content_by_lua_block {{ error("boom in handler") }} }}
         location /dns {{ set $up "nowhere.invalid"; proxy_pass http://$up; }}
         location /small {{ client_max_body_size 10; proxy_pass http://127.0.0.1:{dead}; }}
@@ -76,11 +85,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class _Closer(threading.Thread):
-    """An upstream that accepts each connection, reads the request and closes without a word."""
+class _Upstream(threading.Thread):
+    """An upstream that misbehaves one way on every connection, once it has read the request:
 
-    def __init__(self) -> None:
+    close      closes without a word
+    reset      closes with a TCP reset
+    garbage    answers with a header line nginx refuses
+    big        answers with a header larger than proxy_buffer_size
+    """
+
+    ANSWERS = {
+        "garbage": b"HTTP/1.1 200 OK\r\nX-Bad\x01Header: 1\r\nContent-Length: 0\r\n\r\n",
+        "big": b"HTTP/1.1 200 OK\r\nX-Big: " + b"x" * 16384 + b"\r\nContent-Length: 0\r\n\r\n",
+    }
+
+    def __init__(self, mode: str) -> None:
         super().__init__(daemon=True)
+        self.mode = mode
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -92,6 +113,10 @@ class _Closer(threading.Thread):
                 conn, _ = self.sock.accept()
                 with conn:
                     conn.recv(65536)
+                    if self.mode == "reset":
+                        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    elif self.mode in self.ANSWERS:
+                        conn.sendall(self.ANSWERS[self.mode])
 
 
 class Nginx:
@@ -101,7 +126,7 @@ class Nginx:
         self.logs = root / "logs"
         self.error_log = self.logs / "error.log"
         self.access_log = self.logs / "access.log"
-        self.closer = _Closer()
+        self.upstreams = {mode: _Upstream(mode) for mode in ("close", "reset", "garbage", "big")}
         self.proc: subprocess.Popen[bytes] | None = None
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
 
@@ -113,9 +138,11 @@ class Nginx:
         for d in ("logs", "tmp"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
         conf = self.root / "nginx.conf"
-        ports = {"port": self.port, "dead": free_port(), "dead2": free_port(), "closer": self.closer.port}
+        ports = {"port": self.port, "dead": free_port(), "dead2": free_port()}
+        ports.update((mode, u.port) for mode, u in self.upstreams.items())
         conf.write_text(CONF.format(modules=MODULES, root=self.root, **ports))
-        self.closer.start()
+        for upstream in self.upstreams.values():
+            upstream.start()
         argv = [NGINX, "-p", str(self.root), "-c", str(conf), "-e", str(self.error_log), "-g", "daemon off;"]
         self.proc = subprocess.Popen(argv, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
@@ -157,4 +184,5 @@ class Nginx:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.closer.sock.close()
+        for upstream in self.upstreams.values():
+            upstream.sock.close()

@@ -245,5 +245,5 @@ def test_the_clients_own_failures_below_warn_are_events(prefix: bytes) -> None:
         ("info", 14, "client_closed", 499),
         ("info", 15, "bad_request", 400),
         ("info", 16, "client_closed", 499),
-        ("notice", 18, "bad_request", 400),
+        ("notice", 18, "bad_request", 414),  # nginx answers a too long URI with 414
     ]  # not the debug line: nginx writes these at info

@@ -100,3 +100,11 @@ def test_nothing_is_kept_when_no_access_log_is_read() -> None:
     c.joining = False
     c.join([entry(0, 1)])
     assert joined(http(0, 2, 502), correlator=c) == [None]
+
+
+def test_a_keep_alive_connections_entries_go_to_the_request_of_their_second() -> None:
+    """The same request line twice on one connection, the second failing 2 s later: read before either access
+    line (a daemon reading a backlog, the error log first), each access line takes its own second's entries."""
+    first, again = entry(0, 1), entry(2, 2, cause="no_live_upstreams")
+    assert joined(first, again, http(0, 3, 502), http(2, 4, 502)) == [1, 2]
+    assert joined(first, again, http(2, 4, 502)) == [2]  # the latest of the whole slot, once both seconds are past

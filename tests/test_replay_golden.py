@@ -303,11 +303,19 @@ def test_nginx_golden_names_the_cause_of_every_failure_without_a_request_id() ->
         "502 GET /retried: upstream_refused",  # the tries' errors over the warn entries written after them
         "504 GET /timeout: upstream_timeout",
         "502 GET /closed: upstream_closed",
+        "502 GET /reset: upstream_closed",
+        "502 GET /garbage: upstream_closed",
+        "502 GET /big: upstream_closed",
+        "502 GET /tls: tls",
+        "502 GET /retried: no_live_upstreams",  # within fail_timeout of the first: no try at all
         "502 GET /dns: dns",
         "500 GET /lua: lua_error",
         "413 POST /small: body_too_large",
         "499 GET /timeout: client_closed",  # nginx writes the client's own failures at info
         "400 - -: bad_request",  # `GARBAGE`: joined by the request line as logged
+        "414 - -: -",  # nginx cut both lines (the entry at 2048 bytes): nothing says which request it was
+        "400 GET /ok: bad_request",
         "502 GET /refused: upstream_refused",  # the same request again, on another connection: its own entry
     ]
+    assert all(": -" not in text for text in got if text.startswith("5"))
     assert "request_id" not in (CASES_DIR / "nginx-no-request-id" / "error.log").read_text()

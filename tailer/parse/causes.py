@@ -61,6 +61,7 @@ _RULES = (
     ),
     _rule(r"client intended to send too large body", "body_too_large", 413),
     _rule(r"client prematurely closed connection", "client_closed", 499),
+    _rule(r"client sent too long URI", "bad_request", 414),
     _rule(r"client sent ", "bad_request", 400),  # invalid method, too long URI, duplicate header line, ...
     _rule(r"SSL_do_handshake\(\) failed|SSL handshake|ssl_certificate_by_lua", "tls", None),
     _rule(
