@@ -50,6 +50,14 @@ def file_summary(stats: Counter[str], kinds: Counter[str]) -> str:
         )
         if n
     ]
-    return f"{stats['lines']} lines; events: {by_kind}; {kinds['parse_error']} parse errors" + (
-        f"; not emitted (use --all): {', '.join(skipped)}" if skipped else ""
+    return (
+        f"{stats['lines']} lines; events: {by_kind}; {kinds['parse_error']} parse errors"
+        + untimed(stats)
+        + (f"; not emitted (use --all): {', '.join(skipped)}" if skipped else "")
     )
+
+
+def untimed(stats: Counter[str]) -> str:
+    """`; 3 error-log entries without a time (timestamp cut or missing)`, or nothing."""
+    n = stats["entries_without_time"]
+    return f"; {n} error-log entries without a time (timestamp cut or missing)" if n else ""

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import click
 
 from tailer.alerts import Message
+from tailer.commands.parse import untimed
 from tailer.errors import ConfigError
 from tailer.events import Error, Event, EventHook, Inspect
 from tailer.notify.build import policy_for
@@ -98,7 +99,7 @@ def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: Text
         emit(pipeline.finish().messages)
         advance()
     for f in files:
-        err.write(f"kong-tailer: {f.path}: {f.fmt} log, {f.stats['lines']} lines\n")
+        err.write(f"kong-tailer: {f.path}: {f.fmt} log, {f.stats['lines']} lines{untimed(f.stats)}\n")
     _summary(pipeline, err)
     if not opts.send:
         return 0

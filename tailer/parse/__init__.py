@@ -18,7 +18,7 @@ from tailer.errors import ConfigError
 from tailer.events import Event
 from tailer.parse.accesslog import BUILTIN, AccessLogParser, LogFormat
 from tailer.parse.base import LineParser, ParseContext, container_prefix
-from tailer.parse.errorlog import PREFIX_ANYWHERE, ErrorLogParser
+from tailer.parse.errorlog import ErrorLogParser, entry_start
 from tailer.parse.filelog import FileLogParser
 
 FORMATS = ("auto", "error", "access", "json", "mixed")
@@ -43,7 +43,7 @@ class MixedParser(LineParser):
         self.access.tallies = self.json.tallies = self.tallies  # flushed with the mixed stream's chunks
 
     def line(self, line: bytes, offset: int, out: list[Event]) -> None:
-        if PREFIX_ANYWHERE.search(line):
+        if entry_start(line):
             self.error.line(line, offset, out)
             return
         if _looks_json(line) and self.json.read(line, offset, out):
@@ -62,17 +62,22 @@ class MixedParser(LineParser):
 
 
 def detect_format(sample: bytes, formats: tuple[LogFormat, ...] = BUILTIN) -> str:
-    """The format of a file ("error", "access", "json" or "mixed"), judged from the first lines of `sample`."""
+    """The format of a file ("error", "access", "json" or "mixed"), judged from the first lines of `sample`:
+    "mixed" when they hold lines of more than one kind, wherever those are among them (a pasted excerpt may
+    start with a few error-log entries and go on with access lines)."""
     seen: Counter[str] = Counter()
     for line in sample.split(b"\n")[:SAMPLE_LINES]:
         line = line.rstrip(b"\r")
-        if PREFIX_ANYWHERE.search(line):
+        if entry_start(line):
             seen["error"] += 1
         elif _looks_json(line) and b'"response"' in line:
             seen["json"] += 1
         else:
-            body = line[container_prefix(line) :]
-            if any(f.regex.match(body) for f in formats):
+            # as AccessLogParser reads it: the line, else the line after a container prefix (a format of
+            # one's own may start with what looks like one: Docker Desktop's `YYYY-MM-DD HH:MM:SS `)
+            prefix = container_prefix(line)
+            body = line[prefix:] if prefix else None
+            if any(f.regex.match(line) or (body is not None and f.regex.match(body)) for f in formats):
                 seen["access"] += 1
     if len(seen) > 1:
         return "mixed"
@@ -84,7 +89,7 @@ def error_lines(data: bytes) -> bool:
     lines = data.split(b"\n")
     if not lines[-1]:
         lines.pop()
-    return bool(lines) and all(PREFIX_ANYWHERE.search(line.rstrip(b"\r")) for line in lines)
+    return bool(lines) and all(entry_start(line.rstrip(b"\r")) for line in lines)
 
 
 def go_on(fmt: str, first: ErrorLogParser, formats: tuple[LogFormat, ...] = BUILTIN) -> LineParser:

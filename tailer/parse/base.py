@@ -28,8 +28,12 @@ class ParseContext:
     tallies: bool = False  # count the other requests in `Tally` events (rules over every request need them)
 
 
-# Per-line prefixes added by container tooling: `docker compose logs` (`kong-1  | `) and `kubectl logs --prefix`.
-_CONTAINER_PREFIX = re.compile(rb"(?:[\w.-]+ *\| |\[pod/[^\]\n]*\] )")
+# Per-line prefixes added by container tooling: `docker compose logs` (`kong-1  | `), `kubectl logs --prefix`
+# (`[pod/kong-7d9/proxy] `) and Docker Desktop's log view (`2025-03-12 15:33:34 `, the host's local time: the
+# time of an entry is its own, never this one). Each is of a fixed shape, or one run of one character class
+# between literals: matched at the start of a line, in time linear in its length.
+CONTAINER_PREFIX = rb"(?:[\w.-]+ *\| |\[pod/[^\]\n]*\] |\d{4}-\d\d-\d\d \d\d:\d\d:\d\d )"
+_CONTAINER_PREFIX = re.compile(CONTAINER_PREFIX)
 
 
 def container_prefix(line: bytes) -> int:

@@ -8,6 +8,12 @@ latest entry, and the suffix ends the last one. nginx writes one entry with one 
 bytes, so an entry is complete when the next one starts, when its line ends in a context suffix, or at the
 end of input; and a "continuation" that would make it longer than 4096 bytes is junk. A container prefix such
 as `kong-1  | ` is found by searching for the timestamp, then expected at the same column.
+
+Excerpts pasted into tickets start an entry without its whole timestamp: cut at the start (`021/09/14 15:09:31
+[error] ...`, `9/14 15:09:31 [warn] ...`), missing (`[error] 31#0: *96468 ...`), or nginx's own stderr form before
+its log is open (`nginx: [emerg] invalid parameter ...`). A line that starts so (after a container prefix, if
+any) with a level name starts an entry like any other, whose `time` is None: what is left of a cut timestamp
+is not a time (a cut year could be any century). Such entries are counted in the stats as `entries_without_time`.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from tailer.events import Error, Event
-from tailer.parse.base import LineParser, ParseContext, text
+from tailer.parse.base import CONTAINER_PREFIX, LineParser, ParseContext, text
 from tailer.parse.boxes import BoxAssembler, border_width, inspect_event, read_legacy_text
 from tailer.parse.causes import classify
 from tailer.parse.timestamps import ErrorLogTimes
@@ -25,6 +31,19 @@ from tailer.parse.timestamps import ErrorLogTimes
 _TS = rb"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d"
 _PREFIX = re.compile(rb"(" + _TS + rb") \[([a-z]*)\] (?:(\d+)#\d+: )?(?:\*(\d+) )?")
 PREFIX_ANYWHERE = re.compile(_TS + rb" \[[a-z]*\] ")
+# An entry whose timestamp is cut or missing, or nginx's stderr form, at the start of a line or after a container
+# prefix (group 1 ends it): what is left of the timestamp (any proper tail of `YYYY/MM/DD HH:MM:SS`, followed
+# by a space) or `nginx: `, then a level by name (not `[]`, nor a word that is no level: those lines continue an
+# entry), pid and connection as in _PREFIX. Every part is a bounded or single-class run, anchored: linear time.
+_TAIL = (
+    rb"(?:\d{0,3}/\d\d/\d\d \d\d:\d\d:\d\d|\d{0,2}/\d\d \d\d:\d\d:\d\d|\d{0,2} \d\d:\d\d:\d\d|\d{0,2}:\d\d:\d\d"
+    rb"|\d{0,2}:\d\d|\d{1,2}) "
+)
+_DESKTOP = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")  # Docker Desktop's prefix (see CONTAINER_PREFIX)
+_CUT = re.compile(
+    rb"(" + CONTAINER_PREFIX + rb"?)(?:nginx: |" + _TAIL + rb")?"
+    rb"\[(emerg|alert|crit|error|warn|notice|info|debug|verbose)\] (?:(\d+)#\d+: )?(?:\*(\d+) )?"
+)
 # The lines worth reading (see LineParser.scanner). A debug/info/notice entry is read only if it may belong to
 # a box: a row or border (its pid in group 1 or 3, the message in 2 or 4), a box header, or at notice level
 # any `[kong] ` line (0.14 – 2.6 inspect). Plain entries, the bulk of a debug log, are passed over in C.
@@ -93,7 +112,7 @@ class _Entry:
     """An entry being read: its first line and any continuation lines."""
 
     offset: int
-    time: datetime
+    time: datetime | None  # None: the timestamp was cut or missing
     level: bytes
     pid: bytes | None
     conn: bytes | None
@@ -150,21 +169,28 @@ class ErrorLogParser(LineParser):
 
     def line(self, line: bytes, offset: int, out: list[Event]) -> None:
         m = _PREFIX.match(line, self._at)
+        cut = False
         if m is None:
-            found = PREFIX_ANYWHERE.search(line)
-            if found is None:
-                self._continuation(line, offset, out)
-                return
-            self._at = found.start()
-            m = _PREFIX.match(line, self._at)
-            assert m is not None
+            m = _CUT.match(line)  # before the search: a timestamp further on would be message text
+            if m is not None:
+                cut = True
+                self._at = m.end(1)
+            else:
+                found = PREFIX_ANYWHERE.search(line)
+                if found is None:
+                    self._continuation(line, offset, out)
+                    return
+                self._at = found.start()
+                m = _PREFIX.match(line, self._at)
+                assert m is not None
         stamp, level, pid, conn = m.groups()
         self.interrupt(out)
         rank = _LEVELS.get(level)
         if rank is None:  # `[word]` that is no level: not an entry
             self._junk.append((offset, line))
             return
-        time = self._times.get(stamp)  # None for an impossible date (Feb 30): fine where no time is kept
+        # None for an impossible date (Feb 30): fine where no time is kept; and for a cut or missing timestamp
+        time = None if cut else self._times.get(stamp)
         ms = m.end()
         boxes = self._boxes
         if pid is not None and rank > _WARN:
@@ -186,7 +212,7 @@ class ErrorLogParser(LineParser):
             return
         if pid is not None and pid in boxes.open:
             boxes.other(pid, out)
-        if time is None:
+        if time is None and not cut:
             self._junk.append((offset, line))
             return
         entry = _Entry(offset, time, level, pid, conn, [line[ms:]], [line], len(line) - self._at + 1, inspect)
@@ -199,7 +225,8 @@ class ErrorLogParser(LineParser):
         if entry is _SKIP:
             return
         if entry is not None:
-            part = line[self._at :] if self._at and line[: self._at] == entry.lines[0][: self._at] else line
+            at = self._at
+            part = line[at:] if at and _same_prefix(line[:at], entry.lines[0][:at]) else line
             if entry.size + len(part) + 1 <= MAX_ENTRY:
                 entry.parts.append(part)
                 entry.lines.append(line)
@@ -260,14 +287,15 @@ class ErrorLogParser(LineParser):
         message = text(b"\n".join(entry.parts))
         raw = text(b"\n".join(entry.lines))
         if entry.inspect:
-            event = self._inspect_entry(entry, message, raw)
-            if event is not None:
-                out.append(event)
-                return
-            if not self.ctx.emit_all:
+            event: Event | None = self._inspect_entry(entry, message, raw)
+            if event is None and not self.ctx.emit_all:
                 self.stats["entries_below_warn"] += 1
                 return
-        out.append(self._error(entry, message, raw))
+        else:
+            event = None
+        out.append(event if event is not None else self._error(entry, message, raw))
+        if entry.time is None:
+            self.stats["entries_without_time"] += 1  # its prefix was cut or missing
 
     def _inspect_entry(self, entry: _Entry, message: str, raw: str) -> Event | None:
         """A 0.14 – 2.6 unboxed `[kong] file:func:line <values>` entry, or None if it is a plain notice."""
@@ -309,6 +337,18 @@ class ErrorLogParser(LineParser):
             request_id=fields.get("request_id") or None,
             truncated=truncated,
         )
+
+
+def _same_prefix(a: bytes, b: bytes) -> bool:
+    """The container prefixes of a continuation line and of its entry's first line are one stream's: the same,
+    or both Docker Desktop's (whose time may tick between the lines of one entry)."""
+    return a == b or (_DESKTOP.fullmatch(a) is not None and _DESKTOP.fullmatch(b) is not None)
+
+
+def entry_start(line: bytes) -> bool:
+    """`line` starts an error-log entry: a whole prefix anywhere in it (a container prefix before), or a cut or
+    missing timestamp, or nginx's stderr form, at its start. (`detect_format` and MixedParser route by this.)"""
+    return PREFIX_ANYWHERE.search(line) is not None or _CUT.match(line) is not None
 
 
 def split_suffix(message: str, truncated: bool) -> tuple[str, dict[str, str | None]]:
