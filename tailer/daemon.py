@@ -62,7 +62,7 @@ _KIND = operator.attrgetter("kind")
 def _access_last(read: tuple[Tail, list[Event]]) -> bool:
     """A round that read an error log and an access log feeds the error log's events first (a stable sort), as
     replay's timeline does within a second: a request's access line then finds the entries that explain it."""
-    return read[0].reader.fmt not in (None, "error")
+    return read[0].requests
 
 
 NOTIFY_WAIT = 5.0  # seconds READY=1, RELOADING=1 and STOPPING=1 are tried while systemd's queue is full

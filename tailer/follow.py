@@ -130,6 +130,11 @@ class Tail:
             self.flushed = False
         return out, total
 
+    @property
+    def requests(self) -> bool:
+        """It holds request lines: its format is decided, and is not the error log's."""
+        return self.reader.fmt not in (None, "error")
+
     def starts_as(self, head: bytes) -> bool:
         """`head`, the file's first bytes now, are still those this generation started with: the same first
         line (or, while its first line is not read whole, the same bytes as read)."""
@@ -503,7 +508,7 @@ class Follower:
 
     def reads_requests(self) -> bool:
         """Some file being read is an access log (or holds request lines)."""
-        return any(t.reader.fmt not in (None, "error") for t in self.tails)
+        return any(t.requests for t in self.tails)
 
     def carry(self, old: Follower) -> None:
         """Go on with the counts and read times of the follower this one replaces (a reload)."""

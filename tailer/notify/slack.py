@@ -175,11 +175,13 @@ def fold(payloads: list[str], keys: list[str], span_text: str) -> dict[str, Any]
     context = f"backlog · {span_text} · keys " + " ".join(k[:12] for k in keys)
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title}}]
     section: list[str] = []  # every message keeps its line: as many sections as they take
+    size = 0  # of the section's lines, each with its newline
     for line in (truncate(f"• {line}", MAX_LINE) for line in lines):
-        if section and sum(len(x) + 1 for x in section) + len(line) > MAX_TEXT:
+        if section and size + len(line) > MAX_TEXT:
             blocks.append({"type": "section", "text": _mrkdwn("\n".join(section), MAX_TEXT)})
-            section = []
+            section, size = [], 0
         section.append(line)
+        size += len(line) + 1
     blocks.append({"type": "section", "text": _mrkdwn("\n".join(section), MAX_TEXT)})
     blocks.append({"type": "context", "elements": [_mrkdwn(context, MAX_TEXT)]})
     fallback = f"{title}: " + "; ".join(lines)

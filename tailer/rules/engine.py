@@ -106,7 +106,7 @@ class RuleRunner:
         self._feed: Callable[[Event, float, list[Alert]], None] = (
             self._each if agg is None else MethodType(agg.step, self)
         )
-        self._tick = None if agg is None or agg.tick is None else agg.tick
+        self._tick = agg.tick if agg is not None else None
         self.ticks = rule.group_window is not None or self._tick is not None
 
     # -- steps

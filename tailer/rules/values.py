@@ -100,6 +100,12 @@ def paths(v: Any) -> Paths:
     return Paths(names, tuple(compile_path(n) for n in names))
 
 
+def count_within(v: Any) -> tuple[int, float]:
+    """`{ count = N, within = T }`, as `threshold` and `flatline` both take it."""
+    t = table(v, {"count": count, "within": duration}, ("count", "within"))
+    return t["count"], t["within"]
+
+
 def table(v: Any, keys: dict[str, Callable[[Any], Any]], required: Iterable[str]) -> dict[str, Any]:
     """An inline table of known `keys`, each value through its check, the `required` ones present."""
     if not isinstance(v, dict):

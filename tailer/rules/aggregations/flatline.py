@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tailer.rules.aggregations.kind import Aggregation
-from tailer.rules.values import count, duration, table
+from tailer.rules.values import count_within
 
 if TYPE_CHECKING:
     from tailer.alerts import Alert
@@ -25,8 +25,7 @@ class Flatline:
 
 
 def read(v: Any) -> Flatline:
-    t = table(v, {"count": count, "within": duration}, ("count", "within"))
-    return Flatline(t["count"], t["within"])
+    return Flatline(*count_within(v))
 
 
 def describe(settings: Flatline) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tailer.rules.aggregations.kind import Aggregation
-from tailer.rules.values import count, duration, table
+from tailer.rules.values import count_within
 
 if TYPE_CHECKING:
     from tailer.alerts import Alert
@@ -24,8 +24,7 @@ class Threshold:
 
 
 def read(v: Any) -> Threshold:
-    t = table(v, {"count": count, "within": duration}, ("count", "within"))
-    return Threshold(t["count"], t["within"])
+    return Threshold(*count_within(v))
 
 
 def describe(settings: Threshold) -> str:
