@@ -197,6 +197,7 @@ def _joined(request: Http, error: Error) -> Http:
             "action": error.action,
             "file": error.file,
             "offset": error.offset,
+            "line": error.lineno,
         },
     }
     if "upstream" not in extra and error.upstream:

@@ -359,10 +359,9 @@ class Daemon:
         for failure in outcome.failures:  # said once each, and the entry kept as a dead letter
             event, exc = failure.event, failure.error
             log.error(
-                "%s:%d: rule %r failed on this entry (%s: %s); it is kept in the outbox as a dead letter, "
+                "%s: rule %r failed on this entry (%s: %s); it is kept in the outbox as a dead letter, "
                 "and reading goes on",
-                event.file,
-                event.offset,
+                event.where(),
                 failure.rule,
                 type(exc).__name__,
                 exc,

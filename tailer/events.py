@@ -1,6 +1,7 @@
 """Structured events: what the parsers make of Kong's logs.
 
-Every event carries where it came from (`file`, `offset` of its first byte), when it happened (`time`, taken from
+Every event carries where it came from (`file`; `offset` of its first byte, and `lineno`, the number of the line
+that starts it, 0 where not known), when it happened (`time`, taken from
 the log line itself, timezone-aware), which machine saw it (`host`) and the `raw` text it was read from.
 Events are slotted dataclasses, compared with one `==` against a parser's expected output. They are not
 frozen: a frozen dataclass takes nine times longer to build, and a busy log makes events by the thousand.
@@ -30,6 +31,18 @@ class Event:
     file: str
     offset: int
     raw: str
+    # Set by the reader that numbers the lines (tailer.reader), not by the parsers; 0: not known.
+    lineno: int = field(default=0, kw_only=True)
+
+    def where(self) -> str:
+        """Where it is, for people: `<file>:<line>` (`<file> byte <offset>` when the line is not known)."""
+        return f"{self.file}:{self.lineno}" if self.lineno else f"{self.file} byte {self.offset}"
+
+    def __setstate__(self, state: tuple[Any, dict[str, Any]]) -> None:
+        """Unpickling (a rules' snapshot): events saved before they had `lineno` have it not known."""
+        self.lineno = 0
+        for name, value in state[1].items():
+            setattr(self, name, value)
 
     def to_dict(self) -> dict[str, Any]:
         """The event as JSON-ready data: `kind` first, `raw` last, `time` in ISO 8601."""

@@ -17,6 +17,9 @@ A `Reader` is fed the chunks of a file in order (`feed`), and says when the inpu
     the parser         `make_parser(fmt)`; its line count (`lines_parsed`) and open records (`pending`)
     the restart skip   events starting before `skip_before` went out before a restart, but for the records
                        open then (`skip_open`): they are dropped
+    line numbers       every event gets `lineno`, the number of the line it starts on, counted from the line
+                       `start` starts (`start_line`) by the parser's line count; `resume()` says where a restart
+                       reads again and that line's number
     container envelopes  (issue 15) a runtime's wrapping of each line (Docker's json-file, CRI) is to be taken
                        off in `feed`, before the chunk is sampled or parsed, keeping the chunk's file offsets
 
@@ -30,6 +33,7 @@ A new log format is a `LineParser` in tailer/parse/, known to `make_parser`, `FO
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -73,11 +77,18 @@ def read_options(
 
 
 class Reader:
-    """One file generation's chunks → events. `start`: the offset of the first chunk it will be fed;
-    `skip_before`, `skip_open`: what a restart resumed from (`Position.emitted`, `Position.open`)."""
+    """One file generation's chunks → events. `start`: the offset of the first chunk it will be fed, and
+    `start_line` the number of the line there (0: not known, and every event's `lineno` is 0); `skip_before`,
+    `skip_open`: what a restart resumed from (`Position.emitted`, `Position.open`)."""
 
     def __init__(
-        self, opts: ReadOptions, file: str, start: int = 0, skip_before: int = 0, skip_open: Iterable[int] = ()
+        self,
+        opts: ReadOptions,
+        file: str,
+        start: int = 0,
+        skip_before: int = 0,
+        skip_open: Iterable[int] = (),
+        start_line: int = 1,
     ) -> None:
         self.opts = opts
         self.ctx = replace(opts.ctx, file=file)
@@ -93,6 +104,8 @@ class Reader:
         self._newlines = 0  # lines in _sample
         self._errors = True  # every line in _sample is an error-log line
         self._counted = 0  # lines the parser had counted at the last lines_parsed()
+        self._line = start_line  # the number of the line at `_at` (0: not known)
+        self._open_lines: dict[int, int] = {}  # where each record still open starts → its line number
         if opts.fmt != "auto":
             self._decide(opts.fmt)
 
@@ -122,7 +135,11 @@ class Reader:
         """The input went quiet: the records still open; held chunks decide the format from what there is."""
         out = self._release() if self._held else []
         if self.parser is not None:
-            out.extend(self._skip(self.parser.finish(), -1) if self._skip_before else self.parser.finish())
+            closed = self.parser.finish()
+            for e in closed:
+                e.lineno = self._open_lines.get(e.offset, 0)
+            self._open_lines = {}
+            out.extend(self._skip(closed, -1) if self._skip_before else closed)
         return out
 
     def finish(self) -> list[Event]:
@@ -140,6 +157,12 @@ class Reader:
             starts = [s for s in starts if s >= before or s in keep] + [s for s in keep if s >= self._at]
         return tuple(sorted(starts))
 
+    def resume(self) -> tuple[int, int]:
+        """Where a restart reads again (the start of the first record still open, or the end of the chunks
+        parsed; before that when re-reading after a restart) and the number of the line there (0: not known)."""
+        at = min((*self.pending(), self._at))
+        return at, self._line if at == self._at else self._open_lines.get(at, 0)
+
     def emitted(self) -> int:
         """How far events went out: the end of the chunks parsed (held ones are not), or of what went out
         before a restart."""
@@ -154,10 +177,37 @@ class Reader:
     def _parse(self, chunk: Chunk) -> list[Event]:
         assert self.parser is not None
         self._at = chunk.offset + (chunk.cut or len(chunk.data))
+        counted = self.parser.stats["lines"]
         events = self.parser.feed(chunk)
+        if self._line:
+            self._number(events, chunk)
+            self._line += self.parser.stats["lines"] - counted
         if self._skip_before:
             events = self._skip(events, chunk.offset)
         return events
+
+    def _number(self, events: list[Event], chunk: Chunk) -> None:
+        """Set the `lineno` of `events` (made of `chunk`, which starts at line `_line`); note the lines of the
+        records `chunk` left open: their events come out of a later chunk."""
+        base, count, before = chunk.offset, chunk.data.count, self._open_lines
+        # Offsets in `chunk` whose line is known, ascending: events mostly come in order, and each is counted
+        # from the one before; one out of order (a request count) from the nearest known offset before it.
+        offsets, lines = [base], [self._line]
+
+        def line_of(offset: int) -> int:
+            if offset >= offsets[-1]:
+                line = lines[-1] + count(b"\n", offsets[-1] - base, offset - base)
+                offsets.append(offset)
+                lines.append(line)
+                return line
+            if offset >= base:
+                i = bisect_right(offsets, offset) - 1
+                return lines[i] + count(b"\n", offsets[i] - base, offset - base)
+            return before.get(offset, 0)  # a record opened in an earlier chunk
+
+        for e in events:
+            e.lineno = line_of(e.offset)
+        self._open_lines = {s: line_of(s) for s in (self.parser.pending() if self.parser is not None else ())}
 
     def _undecided(self, chunk: Chunk) -> list[Event]:
         """Sample `chunk`; hold it, or read it at once if it is still all error-log lines; decide when enough."""

@@ -66,6 +66,8 @@ CREATE TABLE IF NOT EXISTS generation (
     marker TEXT NOT NULL,                           -- hash of the <= 32 bytes before `emitted`
     finished INTEGER NOT NULL DEFAULT 0,
     updated_at REAL NOT NULL,
+    line INTEGER NOT NULL DEFAULT 0,                -- the number of the line at `line_at` (0: not known)
+    line_at INTEGER NOT NULL DEFAULT -1,            -- = offset, unless a version without line numbers moved it
     UNIQUE (source, origin)
 );
 CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), data BLOB NOT NULL);
@@ -132,6 +134,7 @@ class Position:
     open: tuple[int, ...]
     marker: str
     finished: bool = False
+    line: int = 0  # the number of the line at `offset`; 0: not known (saved by a version that kept none)
 
 
 def connect(directory: str) -> sqlite3.Connection:
@@ -312,6 +315,7 @@ class Store(Outbox):
             super().__init__(connect(directory), path)
             self.check()  # an existing database must be ours: an empty or damaged one is never reset silently
             self.db.executescript(_SCHEMA)  # tables added since it was made
+            _add_columns(self.db)
         except sqlite3.Error as exc:
             self._lock.close()
             raise StateError(f"{os.path.join(directory, DATABASE)}: cannot use the state database: {exc}") from exc
@@ -384,10 +388,11 @@ class Store(Outbox):
             for p in positions:
                 db.execute(
                     "INSERT INTO generation (source, origin, path, offset, emitted, open, marker, finished, "
-                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, origin) DO UPDATE SET "
+                    "updated_at, line, line_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (source, origin) DO UPDATE SET "
                     "path = excluded.path, offset = excluded.offset, emitted = excluded.emitted, "
                     "open = excluded.open, marker = excluded.marker, finished = excluded.finished, "
-                    "updated_at = excluded.updated_at",
+                    "updated_at = excluded.updated_at, line = excluded.line, line_at = excluded.line_at",
                     (
                         p.source,
                         p.origin,
@@ -398,6 +403,8 @@ class Store(Outbox):
                         p.marker,
                         int(p.finished),
                         now,
+                        p.line,
+                        p.offset,
                     ),
                 )
             _record_held(db, held)
@@ -413,13 +420,14 @@ class Store(Outbox):
     def positions(self, source: str) -> list[Position]:
         """The unfinished generations of `source`, oldest first."""
         rows = self.db.execute(
-            "SELECT source, origin, path, offset, emitted, open, marker, finished FROM generation "
+            "SELECT source, origin, path, offset, emitted, open, marker, finished, "
+            "CASE WHEN line_at = offset THEN line ELSE 0 END FROM generation "
             "WHERE source = ? AND NOT finished ORDER BY id",
             (source,),
         ).fetchall()
         return [
-            Position(s, o, p, off, em, tuple(int(x) for x in op.split(",") if x), m, bool(f))
-            for s, o, p, off, em, op, m, f in rows
+            Position(s, o, p, off, em, tuple(int(x) for x in op.split(",") if x), m, bool(f), line)
+            for s, o, p, off, em, op, m, f, line in rows
         ]
 
     def known(self, source: str) -> set[str]:
@@ -447,6 +455,24 @@ def _record_held(db: sqlite3.Connection, held: Iterable[Held]) -> None:
         )
         if cur.rowcount:
             db.execute("UPDATE silence SET silenced = silenced + 1 WHERE id = ?", (h.silence,))
+
+
+# Columns added since schema 1, without a new schema version: a version that does not know them still reads and
+# writes the database (it ignores them; see `line_at`).
+_ADDED_COLUMNS = {
+    "generation": (
+        "line INTEGER NOT NULL DEFAULT 0",
+        "line_at INTEGER NOT NULL DEFAULT -1",
+    ),
+}
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column.split()[0] not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
 def _unusable(path: str, exc: Exception) -> StateError:

@@ -16,6 +16,7 @@ from tailer.events import Event, Tally
 from tailer.lines import DEFAULT_MAX_LINE, LineBuffer
 from tailer.parse import ParseContext, detect_format, make_parser
 from tailer.parse.accesslog import BUILTIN, LogFormat
+from tailer.reader import Reader, ReadOptions
 from tests.daemon import Daemon
 from tests.receiver import Receiver
 
@@ -52,9 +53,9 @@ def parse_bytes(
     max_line: int = DEFAULT_MAX_LINE,
     tallies: bool = False,
 ) -> list[Event]:
-    """Every event of `data` (whole, or a list of pieces as reads returned them), as `kong-tailer parse` makes
-    them: lines buffered, parser fed chunk by chunk, finished at the end. `Tally` events (counts of requests
-    not emitted) only with `tallies=True`."""
+    """Every event of `data` (whole, or a list of pieces as reads returned them), as the parse stage makes
+    them: lines buffered, parser fed chunk by chunk, finished at the end (no `lineno`: `read_bytes` numbers
+    lines as the drivers do). `Tally` events (counts of requests not emitted) only with `tallies=True`."""
     reads = [data] if isinstance(data, bytes) else data
     if fmt == "auto":
         fmt = detect_format(b"".join(reads)[:65536], formats)
@@ -68,6 +69,28 @@ def parse_bytes(
         events.extend(parser.feed(chunk))
     events.extend(parser.finish())
     return events if tallies else [e for e in events if type(e) is not Tally]
+
+
+def read_bytes(
+    data: bytes | list[bytes],
+    fmt: str = "auto",
+    *,
+    emit_all: bool = False,
+    formats: tuple[LogFormat, ...] = BUILTIN,
+    file: str = "test.log",
+) -> list[Event]:
+    """Every event of `data` (whole, or pieces as reads returned them) as the drivers read a file: through a
+    `Reader` (format detection, line numbers)."""
+    reader = Reader(ReadOptions(fmt, ParseContext("", HOST, UTC, emit_all), formats), file)
+    lines = LineBuffer()
+    events: list[Event] = []
+    for read in [data] if isinstance(data, bytes) else data:
+        for chunk in lines.push(read):
+            events.extend(reader.feed(chunk))
+    for chunk in lines.finish():
+        events.extend(reader.feed(chunk))
+    events.extend(reader.finish())
+    return events
 
 
 def typed(v: Any) -> Any:

@@ -51,7 +51,7 @@ def test_an_entry_a_rule_fails_on_is_reported_kept_and_passed_over(daemon: Daemo
     daemon.write(entry(1, "ALERT 1 POISON") + entry(2))
     daemon.start(env={"KONG_TAILER_FAULT": "raise:POISON"})
     wait_until(lambda: delivered(rx) == {"2": 1}, what="ALERT 2")
-    daemon.wait_for_log("error.log:0: rule 'marked' failed on this entry (RuntimeError: fault injected")
+    daemon.wait_for_log("error.log:1: rule 'marked' failed on this entry (RuntimeError: fault injected")
     listing = subprocess.run(
         [sys.executable, "-m", "tailer", "outbox", "list", "--state-dir", str(daemon.state)],
         capture_output=True,

@@ -138,3 +138,10 @@ def test_public_names_are_pinned() -> None:
     for name in tailer.__all__:
         assert hasattr(tailer, name), name
     assert tailer.__version__ == "0.1.0"
+
+
+def test_where_names_the_line_and_falls_back_to_the_byte_when_the_line_is_not_known() -> None:
+    event = ParseError(None, "h", "logs/error.log", 4096, "raw", "why", lineno=57)
+    assert event.where() == "logs/error.log:57"
+    event.lineno = 0  # read from a snapshot written before events had line numbers
+    assert event.where() == "logs/error.log byte 4096"

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from tailer.cli import main
 from tailer.parse.accesslog import BUILTIN, compile_log_format
-from tests.conftest import parse_bytes, random_pieces
+from tests.conftest import random_pieces, read_bytes
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PARSE_KINDS = ("error", "access", "json", "mixed")  # fixtures of the parse stage (replay/ has its own test)
@@ -56,9 +56,19 @@ def test_fixture_read_in_random_pieces_gives_the_same_events(log: Path) -> None:
     custom = tuple(compile_log_format(a) for i, a in enumerate(args) if i and args[i - 1] == "--log-format")
     data = log.read_bytes()
     opts: dict[str, Any] = {"emit_all": "--all" in args, "formats": custom + BUILTIN}
-    whole = [e.to_json() for e in parse_bytes(data, fmt, **opts)]  # JSON: nan == nan there
+    whole = [e.to_json() for e in read_bytes(data, fmt, **opts)]  # JSON: nan == nan there
     for seed in range(3):
-        assert [e.to_json() for e in parse_bytes(random_pieces(data, seed), fmt, **opts)] == whole
+        assert [e.to_json() for e in read_bytes(random_pieces(data, seed), fmt, **opts)] == whole
+
+
+@pytest.mark.parametrize("log", LOGS, ids=lambda p: str(p.relative_to(FIXTURES)))
+def test_every_event_names_the_line_it_starts_on(log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lineno` is counted by the reader, `offset` by the parser: they agree, for every shape of log."""
+    events, _ = _run_cli(log, monkeypatch)
+    data = log.read_bytes()
+    assert events
+    for event in events:
+        assert event["lineno"] == data.count(b"\n", 0, event["offset"]) + 1, event
 
 
 def test_every_fixture_has_expected_output() -> None:

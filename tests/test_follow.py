@@ -132,6 +132,10 @@ class Run:
     def raws_of(self, tag: str) -> list[str]:
         return [r for r in self.raws() if f" {tag} line " in r]
 
+    def lines_of(self, tag: str) -> list[int]:
+        """The line numbers the events of `tag` name."""
+        return [e.lineno for _, e in self.events if f" {tag} line " in e.raw]
+
     def close(self) -> None:
         self.follower.close()
 
@@ -348,6 +352,7 @@ def test_f25_copytruncate_recovers_the_tail_from_the_copy(lab: Lab, logs: pytest
     run.settle(QUIET + 0.1)
     assert run.raws_of("a") == raws("a", range(1, 6))
     assert run.raws_of("b") == raws("b", range(1, 4))
+    assert (run.lines_of("a"), run.lines_of("b")) == ([1, 2, 3, 4, 5], [1, 2, 3])  # the copy's lines go on
     assert len(run.events) == 8
     assert records(logs, logging.WARNING) == []
     assert fds_on(copy) == 0
@@ -359,6 +364,7 @@ def test_f25_copytruncate_recovers_the_tail_from_the_copy(lab: Lab, logs: pytest
     again.until_events(1)
     again.settle(QUIET + 0.1)
     assert again.raws() == raws("b", [4])
+    assert again.lines_of("b") == [4]
 
 
 def test_f25_copytruncate_without_a_copy_warns_and_reads_on(lab: Lab, logs: pytest.LogCaptureFixture) -> None:
@@ -497,6 +503,22 @@ def test_f28_one_rotation_while_stopped(lab: Lab) -> None:
     again.until_events(6)
     again.settle(QUIET + 0.1)
     assert again.raws() == raws("a", range(4, 6)) + raws("b", range(1, 5))
+    assert (again.lines_of("a"), again.lines_of("b")) == ([4, 5], [1, 2, 3, 4])
+
+
+def test_f28_a_position_saved_without_its_line_number_has_the_line_counted(lab: Lab) -> None:
+    """A version that kept no line numbers moved the position last (`line_at` is not `offset`): the lines of the
+    file before it are counted."""
+    w = lab.writer()
+    w.entries("a", range(1, 4))
+    run = lab.run()
+    run.until_events(3)
+    run.close()
+    lab.store.db.execute("UPDATE generation SET line = 99, line_at = -1")  # as the older version leaves it
+    w.entries("a", range(4, 6))
+    again = lab.run()
+    again.until_events(2)
+    assert again.lines_of("a") == [4, 5]
 
 
 def test_f28_three_rotations_while_stopped(lab: Lab) -> None:
@@ -799,6 +821,7 @@ def test_glob_first_start_at_end_begins_at_a_line_start(lab: Lab) -> None:
     assert run.raws_of("b") == raws("b", [3])
     assert run.raws_of("c") == raws("c", range(1, 3))
     assert len(run.events) == 5
+    assert (run.lines_of("a"), run.lines_of("b"), run.lines_of("c")) == ([3, 4], [3], [1, 2])
 
 
 def test_glob_matched_file_deleted_is_drained_and_closed(lab: Lab) -> None:

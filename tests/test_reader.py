@@ -226,9 +226,9 @@ def test_a_resumed_file_is_decided_from_its_first_lines(tmp_path: Path) -> None:
 
 def resume(reader: Reader) -> tuple[Reader, int]:
     """The reader a restart makes from where `reader` stands, as the follower saves and resumes it; and the
-    offset it reads from."""
-    emitted, starts = reader.emitted(), reader.pending()
-    return Reader(reader.opts, "f.log", min((*starts, emitted)), emitted, starts), min((*starts, emitted))
+    offset it reads from (line numbers go on)."""
+    (offset, line), emitted, starts = reader.resume(), reader.emitted(), reader.pending()
+    return Reader(reader.opts, "f.log", offset, emitted, starts, line), offset
 
 
 def test_a_restart_skips_what_went_out_but_the_records_open_then() -> None:

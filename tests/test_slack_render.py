@@ -58,7 +58,7 @@ def hook_event(
     data: dict[Any, Any] | None = None, host: str = "host-1", source: str = "rate-limiting-advanced"
 ) -> Event:
     data = {"consumer": {"username": "alice"}, "service": {"name": "orders"}} if data is None else data
-    return EventHook(T, host, "error.log", 4096, "raw", source, "rate-limit-exceeded", data, 42, 2120)
+    return EventHook(T, host, "error.log", 4096, "raw", source, "rate-limit-exceeded", data, 42, 2120, lineno=57)
 
 
 def http_event(path: str = "/orders", extra: dict[str, Any] | None = None, user_agent: str = "curl") -> Http:
@@ -318,7 +318,7 @@ def test_single_alert_payload() -> None:
         "*First*\n2026-11-22T10:00:01+00:00",
         "*Last*\n2026-11-22T10:01:00+00:00",
     ]
-    assert context["elements"][0]["text"] == "rule rl · error.log:4096 · key 0123456789ab"
+    assert context["elements"][0]["text"] == "rule rl · error.log:57 · key 0123456789ab"
 
 
 @pytest.mark.parametrize(
@@ -503,7 +503,7 @@ def test_render_text() -> None:
         "Count: 2",
         "First: 2026-11-22T10:00:01+00:00",
         "Last: 2026-11-22T10:01:00+00:00",
-        "rule rl · error.log:4096 · key 0123456789ab",
+        "rule rl · error.log:57 · key 0123456789ab",
     ]
 
 

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NOW = 1_736_935_200.0
 
 
-def at(offset: int, source: str = "error.log") -> Position:
-    return Position(source, "0123abcd", source, offset, offset, (), "m")
+def at(offset: int, source: str = "error.log", line: int = 0) -> Position:
+    return Position(source, "0123abcd", source, offset, offset, (), "m", line=line)
 
 
 def offset(store: Store, source: str = "error.log") -> int | None:
@@ -190,3 +190,42 @@ def test_positions_and_the_snapshot_go_in_the_same_transaction(tmp_path: Path) -
         store.commit([], [done], None, now=NOW)
         assert store.positions("error.log") == [] and store.known("error.log") == {"0123abcd"}
         assert store.snapshot() == b"state-1"  # None leaves it
+
+
+# The tables as the first release made them (schema 1, before line numbers were kept); the others are made
+# when a database is opened.
+FIRST_GENERATION = """
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, notifier TEXT NOT NULL, payload TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sending', 'sent', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0, not_before REAL NOT NULL DEFAULT 0, created_at REAL NOT NULL,
+    sent_at REAL, last_error TEXT, first_attempt REAL, UNIQUE (key, notifier)
+);
+CREATE TABLE generation (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, origin TEXT NOT NULL, path TEXT NOT NULL,
+    offset INTEGER NOT NULL, emitted INTEGER NOT NULL, open TEXT NOT NULL DEFAULT '', marker TEXT NOT NULL,
+    finished INTEGER NOT NULL DEFAULT 0, updated_at REAL NOT NULL, UNIQUE (source, origin)
+);
+INSERT INTO generation (source, origin, path, offset, emitted, marker, updated_at)
+VALUES ('error.log', '0123abcd', 'error.log', 500, 500, 'm', 0);
+"""
+
+
+def test_a_database_of_the_first_release_gains_line_numbers_and_stays_readable_by_it(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "state.db")
+    db.executescript(FIRST_GENERATION)
+    db.close()
+    with Store(str(tmp_path)) as store:
+        [old] = store.positions("error.log")
+        assert (old.offset, old.line) == (500, 0)  # not known: the follower counts it
+        store.commit([], [at(700, line=12)], None, now=NOW)
+        assert [(p.offset, p.line) for p in store.positions("error.log")] == [(700, 12)]
+    # the first release, run again on it, moves the position without knowing the line: the line is not known
+    db = sqlite3.connect(tmp_path / "state.db")
+    db.execute("UPDATE generation SET offset = 900, emitted = 900")
+    db.commit()
+    db.close()
+    with Store(str(tmp_path)) as store:
+        assert [(p.offset, p.line) for p in store.positions("error.log")] == [(900, 0)]

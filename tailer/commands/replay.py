@@ -82,7 +82,7 @@ def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: Text
         for failure in outcome.failures:
             event, exc = failure.event, failure.error
             err.write(
-                f"kong-tailer: error: {event.file}:{event.offset}: rule {failure.rule!r} failed on this entry "
+                f"kong-tailer: error: {event.where()}: rule {failure.rule!r} failed on this entry "
                 f"({type(exc).__name__}: {exc}); the rule passed over it\n"
             )
         return outcome.messages

@@ -125,8 +125,8 @@ def fields(alert: Alert) -> list[tuple[str, str]]:
 
 
 def origin(alert: Alert, key: str) -> str:
-    """`rule <name> · <file>:<offset> · key <first 12 characters>`."""
-    return f"rule {alert.rule.name} · {alert.event.file}:{alert.event.offset} · key {key[:12]}"
+    """`rule <name> · <file>:<line> · key <first 12 characters>` (see `Event.where`)."""
+    return f"rule {alert.rule.name} · {alert.event.where()} · key {key[:12]}"
 
 
 def by_rule(alerts: Iterable[Alert]) -> dict[str, list[Alert]]:
