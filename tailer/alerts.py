@@ -87,6 +87,25 @@ class Message:
         return sum(a.count for a in self.alerts)
 
 
+def unqueued(messages: list[Message], queued: set[tuple[str, str]]) -> list[Message]:
+    """`messages` without the alerts already queued for their notifier (`queued`: (notifier, alert key)) or
+    earlier in `messages`: reading the same bytes again must not send an alert again inside a digest, whose
+    own key is new. A message left with no alert goes; a digest keeps the others."""
+    seen = set(queued)
+    out: list[Message] = []
+    for m in messages:
+        fresh = []
+        for a in m.alerts:
+            if (m.notifier, a.key) not in seen:
+                seen.add((m.notifier, a.key))
+                fresh.append(a)
+        if len(fresh) == len(m.alerts):
+            out.append(m)
+        elif fresh:
+            out.append(Message(m.notifier, fresh, m.time))
+    return out
+
+
 def folded_key(alerts: list[Alert]) -> str:
     """The key of several alerts folded into one (a group, a digest): a hash of their keys, in order."""
     return hashlib.sha256("\n".join(a.key for a in alerts).encode()).hexdigest()[:32]

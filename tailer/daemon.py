@@ -38,7 +38,7 @@ from types import FrameType
 from typing import TextIO
 
 from tailer import faults, metrics, notices, selfcheck, snapshot, systemd
-from tailer.alerts import Message
+from tailer.alerts import Message, unqueued
 from tailer.errors import SnapshotError, StateError, TailerError
 from tailer.events import Event
 from tailer.follow import Follower, Settings, Tail
@@ -309,7 +309,7 @@ class Daemon:
                     last_event = time.monotonic()
                     for kind, n in Counter(map(_KIND, events)).items():  # at C speed, per event
                         self.event_counts[(tail.source, kind)] += n
-                    origins = {tail.source: tail.origin or ""}
+                    origins = {tail.source: tail.key or ""}
                     pending += self._take(self.pipeline.feed(events, origins=origins, requests=requests))
             progress += len(read)
             more = bool(read) and self.follower.behind() > 0
@@ -414,7 +414,6 @@ class Daemon:
 
     def _commit(self, messages: list[Message]) -> bool:
         """Save a batch; False (and the batch kept by the caller) when the state disk refuses it."""
-        rows = [(m.key, m.notifier, self.outlets.render(m)) for m in messages]
         failed = self._failed
         try:
             state = snapshot.dump(self.pipeline)
@@ -428,9 +427,14 @@ class Daemon:
                 )
             self._snapshot_failed = True
         try:
+            messages = unqueued(messages, self._queued(messages))
+            rows = [(m.key, m.notifier, self.outlets.render(m)) for m in messages]
+            folded = [(m.notifier, a.key) for m in messages if len(m.alerts) > 1 for a in m.alerts]
             now = time.time()
             held = self.silencer.pending()
-            self.store.commit(rows, self.follower.positions_now(), state, now=now, failed=failed, held=held)
+            self.store.commit(
+                rows, self.follower.positions_now(), state, now=now, failed=failed, held=held, folded=folded
+            )
             self.follower.done.clear()
             failed.clear()
             self.silencer.committed(self.store)
@@ -453,6 +457,13 @@ class Daemon:
             self.disk_full = None
             self._disk_tries = 0
         return True
+
+    def _queued(self, messages: list[Message]) -> set[tuple[str, str]]:
+        """(notifier, alert key) of the alerts in `messages` already queued, alone or in a digest."""
+        asked: dict[str, list[str]] = {}
+        for m in messages:
+            asked.setdefault(m.notifier, []).extend(a.key for a in m.alerts)
+        return {(n, k) for n, keys in asked.items() for k in self.store.queued(n, keys)}
 
     def _disk_pause(self) -> float:
         self._disk_tries += 1

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from tailer.events import Event
-from tailer.lines import ORIGIN_BYTES, Chunk, LineBuffer, origin
+from tailer.lines import ORIGIN_BYTES, Chunk, LineBuffer, generation_key, origin, origin_of_key
 from tailer.reader import Reader, ReadOptions
 from tailer.state import Position
 
@@ -57,12 +57,12 @@ COMPRESSED = (".gz", ".xz", ".bz2", ".zst", ".lz4", ".z", ".zip")
 class History(Protocol):
     """What was saved of the sources (the state database)."""
 
-    def positions(self, source: str) -> list[Position]:
-        """The unfinished generations of `source`, oldest first."""
-        ...
-
     def known(self, source: str) -> set[str]:
         """The origins of every generation of `source` ever read."""
+        ...
+
+    def generations(self, source: str) -> list[Position]:
+        """Every generation of `source` saved, finished or not, oldest first."""
         ...
 
     def last_seen(self, source: str) -> float | None:
@@ -90,6 +90,7 @@ class Tail:
     lines: LineBuffer
     reader: Reader  # fed `lines`' chunks
     origin: str | None = None
+    key: str | None = None  # the generation's key (`lines.generation_key`), given once its origin is known
     rotated_at: float | None = None  # monotonic: when the path stopped naming it
     grew_at: float = field(default_factory=time.monotonic)
     flushed: bool = True  # nothing open since the last quiet flush
@@ -179,7 +180,9 @@ class Tail:
         else:  # not known from the reads (a cut line, a NUL hole skipped): the file as it is now
             marker = _marker(self.fd, emitted)
         self.mark = (emitted, marker)
-        return Position(self.source, self.origin or "", self.path, offset, emitted, starts, marker, self.finished, line)
+        return Position(
+            self.source, self.key or "", self.path, offset, emitted, starts, marker, self.finished, line, self.ino
+        )
 
     def rewritten(self) -> bool:
         """The bytes before the last saved position are no longer those that were read there."""
@@ -248,81 +251,120 @@ class Follower:
     def attach(self, source: str, fresh: bool) -> None:
         """Start following `source`: resume its stored generations, read those written since, open the
         current one. `fresh`: the daemon's very first start (begin at the end, if so configured)."""
-        stored = self.history.positions(source)
-        files = _candidates(source)
-        by_origin: dict[str, list[str]] = {}
-        for path in files:
-            try:
-                o = _origin_of(path, strict=True)
-            except OSError as exc:  # unreadable: resuming now could pass over a generation; retried
-                self._report(path, f"cannot read {path} ({errno.errorcode.get(exc.errno or 0, '?')}: {exc.strerror})")
-                return
-            if o is not None:
-                by_origin.setdefault(o, []).append(path)
+        rows = self.history.generations(source)
+        try:
+            files = [f for f in map(_look, _candidates(source)) if f is not None]
+        except _Unreadable as exc:  # resuming now could pass over a generation: retried
+            self._report(exc.path, str(exc))
+            return
         self.known_sources.add(source)
         self.read_at.setdefault(source, time.time())
-        for p in stored:
-            found, tail = None, None
-            for path in by_origin.get(p.origin, []) if p.origin else []:
-                tail = self._resume(p, path)
-                if tail is not None:
-                    found = path
-                    break
-            if tail is None:
-                if p.origin:
-                    what = "was rewritten" if p.origin in by_origin else "is gone (or compressed)"
-                    log.warning(
-                        "%s: %s, read up to byte %d, %s: whatever was written to it after that was not read",
-                        p.source,
-                        p.path,
-                        p.emitted,
-                        what,
-                    )
-                self.done.append(replace(p, finished=True))
+        claims = _claim(rows, files)
+        for row in rows:
+            c = claims.get(row.key)
+            if c is None:
+                if not row.finished:
+                    self._gone(row, files)
                 continue
-            if found != source:
-                tail.rotated_at = time.monotonic()
-            self.tails.append(tail)
+            if c.others:
+                log.warning(
+                    "%s: %s and %s start with the same bytes up to byte %d, where %s was read to: it cannot be "
+                    "told which one it is now; resuming %s there, and reading %s from its start (some lines may "
+                    "be alerted on twice, none is passed over)",
+                    source,
+                    c.path,
+                    " and ".join(c.others),
+                    row.emitted,
+                    row.path,
+                    c.path,
+                    " and ".join(c.others),
+                )
+            if row.finished and c.path != source and c.size <= row.emitted:
+                continue  # a rotated file read to its end (or passed over at the first start)
+            self._adopt(self._resume(row, c.path), source)  # (a finished one written to since: the rest)
+        claimed = {f.path for f in claims.values()}
+        rest = [f for f in files[1:] if f.path not in claimed and f.origin is not None]
         seen = self.history.last_seen(source)
-        if seen is not None:  # rotated while we were stopped: the files written since are read whole
-            self._read_since(source, seen, self.history.known(source), "while kong-tailer was stopped")
+        if not rows or (seen is not None and all(r.ident is None for r in rows) and not fresh):
+            # Never followed (or only by a version that did not keep file identities): its rotated files
+            # predate kong-tailer, but, for the latter, those written since its last save (by their times).
+            since = None if not rows else seen
+            for f in rest:
+                if since is not None and f.mtime >= since - MTIME_SLACK:
+                    self._read_new(source, f, "while kong-tailer was stopped")
+                else:
+                    self.done.append(_passed_over(source, f, self._taken(source)))
+        else:
+            for f in sorted(rest, key=lambda f: f.mtime):  # rotated while we were stopped: read whole
+                self._read_new(source, f, "while kong-tailer was stopped")
         if self.active(source) is None and os.path.exists(source):
             self._open_active(source, at_end=fresh and self.settings.start_at_end)
         self._looked[source] = time.time()
 
-    def _read_since(self, source: str, since: float, known: set[str], when: str) -> None:
-        """Read from their start, oldest first, the rotated files of `source` written since `since` (wall
-        clock) that are not generations already read or being read. A second of slack: file times come
-        from the kernel's coarse clock, a few milliseconds behind `time.time()`."""
+    def _gone(self, row: Position, files: list[_File]) -> None:
+        """A stored generation found nowhere: said, with what was lost, and finished."""
+        if row.key:
+            rewritten = any(f.origin == origin_of_key(row.key) for f in files)
+            what = "was rewritten" if rewritten else "is gone (or compressed)"
+            log.warning(
+                "%s: %s, read up to byte %d, %s: whatever was written to it after that was not read",
+                row.source,
+                row.path,
+                row.emitted,
+                what,
+            )
+        self.done.append(replace(row, finished=True))
+
+    def _adopt(self, tail: Tail | None, source: str) -> None:
+        """Follow a resumed generation: the active one if the path names its file, else a rotated one."""
+        if tail is None:
+            return
+        if tail.path != source:
+            tail.rotated_at = time.monotonic()
+        self.tails.append(tail)
+
+    def _read_new(self, source: str, f: _File, when: str) -> None:
+        """Read a rotated file no generation known is in, from its start."""
+        tail = self._open(source, f.path, 0)
+        if tail is not None:
+            tail.rotated_at = time.monotonic()
+            log.info("%s: reading %s, rotated %s", source, f.path, when)
+            self.tails.append(tail)
+            self._keyed(tail)
+
+    def _read_unknown(self, source: str, when: str) -> None:
+        """Read from their start the rotated files of `source` that are no generation known (read, being
+        read, or passed over at its first start): they were rotated since the last look."""
         held = {t.ino for t in self.tails}
-        busy = {t.origin for t in self.tails} | {p.origin for p in self.done}
-        found: list[tuple[float, str]] = []
-        for path in _candidates(source)[1:]:
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) in held or st.st_mtime < since - MTIME_SLACK:
-                continue
-            o = _origin_of(path)
-            if o is not None and o not in known and o not in busy:
-                found.append((st.st_mtime, path))
-        for _, path in sorted(found):
-            tail = self._open(source, path, 0)
-            if tail is not None:
-                tail.rotated_at = time.monotonic()
-                log.info("%s: reading %s, rotated %s", source, path, when)
-                self.tails.append(tail)
+        rows = self.history.generations(source) + [p for p in self.done if p.source == source]
+        files = [f for f in map(_look_quietly, _candidates(source)[1:]) if f is not None and f.origin is not None]
+        files = [f for f in files if f.ident not in held]
+        claimed = {f.path for f in _claim(rows, files).values()}
+        for f in sorted((f for f in files if f.path not in claimed), key=lambda f: f.mtime):
+            self._read_new(source, f, when)
+
+    def _taken(self, source: str) -> set[str]:
+        """The keys of the generations of `source` known (saved, being read, finished and not yet saved)."""
+        keys = self.history.known(source)
+        keys.update(t.key for t in self.tails if t.source == source and t.key)
+        keys.update(p.key for p in self.done if p.source == source)
+        return keys
+
+    def _keyed(self, tail: Tail) -> None:
+        """Give a new generation its key once its first line is known."""
+        if tail.key is None and tail.origin is not None:
+            tail.key = generation_key(tail.origin, self._taken(tail.source))
 
     def _resume(self, p: Position, path: str) -> Tail | None:
         tail = self._open(p.source, path, p.offset)
         if tail is None:
             return None
         size = os.fstat(tail.fd).st_size
-        if size < p.emitted or _marker(tail.fd, p.emitted) != p.marker:  # the same first line, not the same file
+        if size < p.emitted or _marker(tail.fd, p.emitted) != p.marker:  # changed since it was looked at
             tail.close()
             return None
-        tail.origin = p.origin
+        tail.origin, tail.key = origin_of_key(p.key), p.key
+        tail.finished = False
         tail.mark = (p.emitted, p.marker)
         line = p.line or _line_at(tail.fd, p.offset)  # (saved by a version that kept no line numbers)
         tail.reader = Reader(self.opts, p.source, p.offset, p.emitted, p.open, line)
@@ -358,10 +400,9 @@ class Follower:
         if tail is None:
             return
         tail.origin = origin(os.pread(tail.fd, ORIGIN_BYTES, 0))
+        self._keyed(tail)
         if at_end:  # from the end, but from the start of a last line not yet complete
-            size = os.fstat(tail.fd).st_size
-            back = os.pread(tail.fd, min(size, 64 * 1024), max(0, size - 64 * 1024))
-            start = size - len(back) + back.rfind(b"\n") + 1 if b"\n" in back else size - len(back)
+            start = _last_line_start(tail.fd, os.fstat(tail.fd).st_size)
             tail.pos, tail.lines = start, LineBuffer(start, self.opts.max_line)
             line = _line_at(tail.fd, start)
             tail.reader = Reader(self.opts, source, start, start_line=line)
@@ -406,6 +447,8 @@ class Follower:
                     self._finish(tail)
                 elif not tail.flushed and now - tail.grew_at >= self.settings.quiet:
                     events = tail.flush(partial=False)
+            if n:
+                self._keyed(tail)
             if events or n:
                 self.lines_read[tail.source] += tail.reader.lines_parsed()
                 out.append((tail, events))
@@ -427,15 +470,37 @@ class Follower:
             self._report(source, f"cannot stat {source}: {exc.strerror}")
             return
         if tail is None:
-            self._open_active(source, at_end=False)
+            self._open_next(source, st)
             return
         if tail.origin is None and looked is not None:  # copytruncate before its first line was read
-            self._read_headless_copies(tail)
+            self._read_unknown(source, "before its first line was read")
         if (st.st_dev, st.st_ino) != tail.ino:
-            log.info("%s was rotated: reading the rest of the old file, and the new one from its start", source)
+            log.info("%s names another file: reading the rest of the old one, and the new one", source)
             tail.rotated_at = now
             self._rotated_meanwhile(source, looked)
-            self._open_active(source, at_end=False)
+            self._open_next(source, st)
+
+    def _open_next(self, source: str, st: os.stat_result) -> None:
+        """The path names a file no generation being read is active in: a generation known already (a symlink
+        pointed back; a rotation undone) goes on where it was, any other file is read from its start."""
+        ident = (st.st_dev, st.st_ino)
+        held = next((t for t in self.tails if t.source == source and t.ino == ident and not t.finished), None)
+        if held is not None:  # still being drained: active again
+            log.info("%s names %s again: reading on in it", source, held.path)
+            held.rotated_at = None
+            return
+        f = _look_quietly(source)
+        rows = self.history.generations(source) + [p for p in self.done if p.source == source]
+        claim = _claim(rows, [f]) if f is not None and f.origin is not None else {}
+        for key in claim:
+            row = next(r for r in rows if r.key == key)
+            tail = self._resume(row, source)
+            if tail is not None:
+                log.info("%s names a file read before (%s): going on from byte %d", source, row.path, row.emitted)
+                self.done = [p for p in self.done if p.key != key or p.source != source]
+                self.tails.append(tail)
+                return
+        self._open_active(source, at_end=False)
 
     def _check_content(self, tail: Tail) -> None:
         """copytruncate, or a rewrite in place: the file is shorter than what was read, starts with another
@@ -453,7 +518,7 @@ class Follower:
     def _rotated_meanwhile(self, source: str, looked: float | None) -> None:
         """Rotated more than once since the last look: the files made and rotated in between are read too."""
         if looked is not None:
-            self._read_since(source, looked, self.history.known(source), "since the last look")
+            self._read_unknown(source, "since the last look")
 
     def _truncated(self, tail: Tail) -> None:
         """copytruncate (or a rewrite in place): the old generation is finished from its copy, if one is
@@ -462,9 +527,11 @@ class Follower:
         fresh.rotated_at = tail.rotated_at
         copy = None
         if tail.origin is not None:
-            copy = next((p for p in _candidates(tail.source)[1:] if _origin_of(p) == tail.origin), None)
+            held = {t.ino for t in self.tails}
+            copies = (_look_quietly(p) for p in _candidates(tail.source)[1:])
+            copy = next((f.path for f in copies if f is not None and _is_copy(f, tail, held)), None)
         if tail.origin is None:  # only the start of its first line was read: the bytes read are dropped
-            self._read_headless_copies(tail)
+            self._read_unknown(tail.source, "before its first line was read")
             tail.close()
             self.tails.remove(tail)
         elif copy is not None:
@@ -485,11 +552,6 @@ class Follower:
             self._finish(tail)
         self.tails.append(fresh)
 
-    def _read_headless_copies(self, tail: Tail) -> None:
-        """`tail` never had its first line read whole, so its copy (copytruncate) cannot be known by its
-        origin: the files written since it was opened are read from their start."""
-        self._read_since(tail.source, tail.opened, self.history.known(tail.source), "before its first line was read")
-
     def _drained(self, tail: Tail, now: float) -> bool:
         assert tail.rotated_at is not None
         try:
@@ -500,6 +562,7 @@ class Follower:
         return size <= tail.pos and now - quiet_since >= self.settings.rotate_wait
 
     def _finish(self, tail: Tail) -> None:
+        self._keyed(tail)
         tail.finished = True
         self.done.append(tail.position())
         tail.close()
@@ -507,6 +570,8 @@ class Follower:
 
     def positions_now(self) -> list[Position]:
         """Where every generation stands, and those finished (`done`: cleared by the caller once saved)."""
+        for tail in self.tails:
+            self._keyed(tail)
         return [*self.done, *(tail.position() for tail in self.tails)]
 
     def reads_requests(self) -> bool:
@@ -576,23 +641,132 @@ def _candidates(source: str) -> list[str]:
     return out
 
 
-def _origin_of(path: str, strict: bool = False) -> str | None:
-    """The origin of the file at `path`; None if it has no first line yet, is gone, is no regular file (a
-    FIFO is never opened for reading: that would wait for a writer), or, unless `strict`, cannot be read."""
+@dataclass(frozen=True)
+class _File:
+    """A file as looked at: its first line (None if it has none yet), identity and size, its time."""
+
+    path: str
+    origin: str | None
+    ident: tuple[int, int]
+    size: int
+    mtime: float
+
+
+class _Unreadable(Exception):
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _look(path: str) -> _File | None:
+    """`path` as it is now; None if it is gone or is no regular file (a FIFO is never opened for reading: that
+    would wait for a writer); _Unreadable if it cannot be read."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
-    except OSError:
-        if strict:
-            raise
-        return None
+    except OSError as exc:
+        raise _Unreadable(
+            path, f"cannot read {path} ({errno.errorcode.get(exc.errno or 0, '?')}: {exc.strerror})"
+        ) from exc
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             return None
-        return origin(os.pread(fd, ORIGIN_BYTES, 0))
+        return _File(path, origin(os.pread(fd, ORIGIN_BYTES, 0)), (st.st_dev, st.st_ino), st.st_size, st.st_mtime)
     finally:
         os.close(fd)
+
+
+def _look_quietly(path: str) -> _File | None:
+    """As `_look`, None if it cannot be read (looked at again later)."""
+    try:
+        return _look(path)
+    except _Unreadable:
+        return None
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """The file a stored generation is in now; `others`: files it could be in as well (the same bytes up to
+    where it was read), left to be read from their start."""
+
+    path: str
+    size: int
+    others: tuple[str, ...] = ()
+
+
+def _claim(rows: list[Position], files: list[_File]) -> dict[str, _Claim]:
+    """Which file each stored generation (by key) is in now, one generation per file at most.
+
+    A file can be a generation only if it starts with the generation's first line, holds at least what was read
+    of it, and has the bytes saved before that point (the marker). Several files can pass, when generations
+    start alike and one was read only into their common part; the saved (device, inode) then decides, or the
+    saved path; the others are no generation known, and are read from their start (nothing is passed over).
+    Unfinished generations choose first, then those read furthest."""
+    fits = {row.key: [f for f in files if _is_in(row, f)] for row in rows if row.key}
+    order = sorted((r for r in rows if r.key), key=lambda r: (r.finished, -r.emitted))
+    chosen: dict[str, _File] = {}
+    taken: set[str] = set()
+    for row in order:  # first the file with the generation's own (device, inode), as saved
+        f = next((f for f in fits[row.key] if row.ident is not None and f.ident == row.ident), None)
+        if f is not None and f.path not in taken:
+            chosen[row.key] = f
+            taken.add(f.path)
+    for row in order:
+        free = [f for f in fits[row.key] if f.path not in taken]
+        if row.key in chosen or not free:
+            continue
+        f = next((f for f in free if f.path == row.path), free[0])
+        chosen[row.key] = f
+        taken.add(f.path)
+    return {
+        key: _Claim(f.path, f.size, tuple(o.path for o in fits[key] if o.path not in taken))
+        for key, f in chosen.items()
+    }
+
+
+def _is_in(row: Position, f: _File) -> bool:
+    """`f` may be the generation `row`: the same first line, at least as long, the same bytes before the
+    point read to."""
+    if f.origin is None or f.origin != origin_of_key(row.key) or f.size < row.emitted:
+        return False
+    try:
+        fd = os.open(f.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        return _marker(fd, row.emitted) == row.marker
+    finally:
+        os.close(fd)
+
+
+def _is_copy(f: _File, tail: Tail, held: set[tuple[int, int]]) -> bool:
+    """`f` is the copy copytruncate made of `tail`'s file: not a file being read, the same first line, and the
+    same bytes before the point last saved."""
+    emitted, marker = tail.mark
+    return f.ident not in held and f.origin == tail.origin and f.size >= emitted and _is_in(
+        Position(tail.source, tail.origin or "", f.path, emitted, emitted, (), marker), f
+    )
+
+
+def _passed_over(source: str, f: _File, taken: set[str]) -> Position:
+    """A rotated file found at a source's first start, recorded as read to its end: it predates kong-tailer.
+    Known by its bytes from now on, it is never mistaken for a file rotated later."""
+    assert f.origin is not None
+    fd = os.open(f.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    try:
+        end = _last_line_start(fd, f.size)
+        marker = _marker(fd, end)
+    finally:
+        os.close(fd)
+    return Position(source, generation_key(f.origin, taken), f.path, end, end, (), marker, True, 0, f.ident)
+
+
+def _last_line_start(fd: int, size: int) -> int:
+    """Where the line that ends the file starts (`size` if the file ends with a newline)."""
+    back = os.pread(fd, min(size, 64 * 1024), max(0, size - 64 * 1024))
+    return size - len(back) + back.rfind(b"\n") + 1 if b"\n" in back else size - len(back)
 
 
 def _chunks(fd: int, end: int, max_line: int) -> Iterator[Chunk]:

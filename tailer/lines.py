@@ -29,6 +29,22 @@ def origin(head: bytes) -> str | None:
     return hashlib.sha256(head).hexdigest()[:16]
 
 
+def generation_key(origin: str, taken: set[str]) -> str:
+    """The key of a new generation whose first line is `origin`: the origin itself, or `<origin>.<n>` when
+    generations of the same source that start alike (a health-check line, Kong's start-up lines) are already
+    known by the keys `taken`. A generation keeps its key for good: alert keys are made of it."""
+    key, n = origin, 1
+    while key in taken:
+        n += 1
+        key = f"{origin}.{n}"
+    return key
+
+
+def origin_of_key(key: str) -> str:
+    """The origin (first-line hash) in a generation key."""
+    return key.partition(".")[0]
+
+
 @dataclass(frozen=True, slots=True)
 class Chunk:
     """Complete lines read from one stream, starting at byte `offset` of it."""

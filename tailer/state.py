@@ -1,6 +1,7 @@
 """The state directory: one SQLite database (WAL, synchronous=FULL) and a lock, for the daemon.
 
     outbox       every message to send, rendered once: pending → sending → sent | dead
+    folded       the keys of the alerts queued inside digests: an alert is queued once, alone or folded
     generation   per generation of a followed file (known by its first line): where reading resumes
     snapshot     the rules' state (windows, snooze digests, groups, budgets) as of the last batch
     silence      silences (`kong-tailer silence`), and in `silenced` the alerts they held back
@@ -58,7 +59,7 @@ CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (notifier, id) WHERE state IN 
 CREATE TABLE IF NOT EXISTS generation (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     source TEXT NOT NULL,                           -- the followed path, as configured (or matched by a glob)
-    origin TEXT NOT NULL,                           -- hash of its first line: which generation it is
+    origin TEXT NOT NULL,                           -- its key: hash of its first line, `.<n>` if others start alike
     path TEXT NOT NULL,                             -- where it was last seen (rotation renames it)
     offset INTEGER NOT NULL,                        -- reading resumes here
     emitted INTEGER NOT NULL,                       -- bytes read into events, but for the records still open
@@ -68,7 +69,15 @@ CREATE TABLE IF NOT EXISTS generation (
     updated_at REAL NOT NULL,
     line INTEGER NOT NULL DEFAULT 0,                -- the number of the line at `line_at` (0: not known)
     line_at INTEGER NOT NULL DEFAULT -1,            -- = offset, unless a version without line numbers moved it
+    dev INTEGER,                                    -- st_dev and st_ino of its file when last saved (hints)
+    ino INTEGER,
     UNIQUE (source, origin)
+);
+CREATE TABLE IF NOT EXISTS folded (                 -- the alerts queued inside a digest (a message of several)
+    notifier TEXT NOT NULL,
+    key TEXT NOT NULL,                              -- the alert's own key
+    created_at REAL NOT NULL,
+    PRIMARY KEY (notifier, key)
 );
 CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS silence (                -- `kong-tailer silence add` (tailer.silence)
@@ -127,7 +136,7 @@ class Position:
     """How far one generation of a followed file has been read (see the `generation` table)."""
 
     source: str
-    origin: str
+    key: str  # the generation's key (`lines.generation_key`: its origin, `.<n>` added if others start alike)
     path: str
     offset: int
     emitted: int
@@ -135,6 +144,7 @@ class Position:
     marker: str
     finished: bool = False
     line: int = 0  # the number of the line at `offset`; 0: not known (saved by a version that kept none)
+    ident: tuple[int, int] | None = None  # (st_dev, st_ino) of its file when saved: a hint, never proof
 
 
 def connect(directory: str) -> sqlite3.Connection:
@@ -295,7 +305,23 @@ class Outbox:
             "DELETE FROM silenced WHERE text IS NULL AND silence IN (SELECT id FROM silence WHERE ends_at < ?)",
             (before,),
         )
+        self.db.execute("DELETE FROM folded WHERE created_at < ?", (before,))
         return self.db.execute("DELETE FROM outbox WHERE state = 'sent' AND sent_at < ?", (before,)).rowcount
+
+    def queued(self, notifier: str, keys: Iterable[str]) -> set[str]:
+        """Which of the alert `keys` were queued for `notifier` already, alone or inside a digest."""
+        keys = list(keys)
+        found: set[str] = set()
+        for i in range(0, len(keys), 400):  # SQLite's limit on host parameters
+            part = keys[i : i + 400]
+            marks = ",".join("?" * len(part))
+            rows = self.db.execute(
+                f"SELECT key FROM outbox WHERE notifier = ? AND key IN ({marks}) "
+                f"UNION SELECT key FROM folded WHERE notifier = ? AND key IN ({marks})",
+                (notifier, *part, notifier, *part),
+            )
+            found.update(r[0] for r in rows)
+        return found
 
 
 class Store(Outbox):
@@ -362,12 +388,13 @@ class Store(Outbox):
         now: float,
         failed: Iterable[tuple[str, str, str, str]] = (),
         held: Iterable[Held] = (),
+        folded: Iterable[tuple[str, str]] = (),
     ) -> int:
         """Queue (key, notifier, payload) messages, move the generations' positions and replace the rules'
         snapshot, in one transaction; the number of messages that were new (a key already queued is a
         replay of the same bytes, ignored). `failed` (key, "(rule NAME)", log entry, error): entries a rule
-        failed on, kept as dead letters to look at. `held`: alerts silences held back, to count. On any error
-        nothing is written."""
+        failed on, kept as dead letters to look at. `held`: alerts silences held back, to count. `folded`
+        (notifier, alert key): the alerts of the digests among `messages`. On any error nothing is written."""
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -388,14 +415,15 @@ class Store(Outbox):
             for p in positions:
                 db.execute(
                     "INSERT INTO generation (source, origin, path, offset, emitted, open, marker, finished, "
-                    "updated_at, line, line_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "updated_at, line, line_at, dev, ino) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (source, origin) DO UPDATE SET "
                     "path = excluded.path, offset = excluded.offset, emitted = excluded.emitted, "
                     "open = excluded.open, marker = excluded.marker, finished = excluded.finished, "
-                    "updated_at = excluded.updated_at, line = excluded.line, line_at = excluded.line_at",
+                    "updated_at = excluded.updated_at, line = excluded.line, line_at = excluded.line_at, "
+                    "dev = coalesce(excluded.dev, dev), ino = coalesce(excluded.ino, ino)",
                     (
                         p.source,
-                        p.origin,
+                        p.key,
                         p.path,
                         p.offset,
                         p.emitted,
@@ -405,8 +433,12 @@ class Store(Outbox):
                         now,
                         p.line,
                         p.offset,
+                        *(p.ident or (None, None)),
                     ),
                 )
+            db.executemany(
+                "INSERT INTO folded VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [(n, k, now) for n, k in folded]
+            )
             _record_held(db, held)
             if snapshot is not None:
                 db.execute("INSERT OR REPLACE INTO snapshot VALUES (1, ?)", (snapshot,))
@@ -419,19 +451,26 @@ class Store(Outbox):
 
     def positions(self, source: str) -> list[Position]:
         """The unfinished generations of `source`, oldest first."""
+        return [p for p in self.generations(source) if not p.finished]
+
+    def generations(self, source: str) -> list[Position]:
+        """Every generation of `source` ever read (or passed over at its first start), finished or not,
+        oldest first."""
         rows = self.db.execute(
             "SELECT source, origin, path, offset, emitted, open, marker, finished, "
-            "CASE WHEN line_at = offset THEN line ELSE 0 END FROM generation "
-            "WHERE source = ? AND NOT finished ORDER BY id",
+            "CASE WHEN line_at = offset THEN line ELSE 0 END, dev, ino FROM generation "
+            "WHERE source = ? ORDER BY id",
             (source,),
         ).fetchall()
         return [
-            Position(s, o, p, off, em, tuple(int(x) for x in op.split(",") if x), m, bool(f), line)
-            for s, o, p, off, em, op, m, f, line in rows
+            Position(
+                s, o, p, off, em, tuple(int(x) for x in op.split(",") if x), m, bool(f), line, _ident(dev, ino)
+            )
+            for s, o, p, off, em, op, m, f, line, dev, ino in rows
         ]
 
     def known(self, source: str) -> set[str]:
-        """The origins of every generation of `source` ever read (finished or not)."""
+        """The keys of every generation of `source` ever read (finished or not)."""
         rows = self.db.execute("SELECT origin FROM generation WHERE source = ?", (source,))
         return {r[0] for r in rows}
 
@@ -442,6 +481,10 @@ class Store(Outbox):
     def snapshot(self) -> bytes | None:
         row = self.db.execute("SELECT data FROM snapshot WHERE id = 1").fetchone()
         return None if row is None else bytes(row[0])
+
+
+def _ident(dev: int | None, ino: int | None) -> tuple[int, int] | None:
+    return None if dev is None or ino is None else (dev, ino)
 
 
 def _record_held(db: sqlite3.Connection, held: Iterable[Held]) -> None:
@@ -463,6 +506,8 @@ _ADDED_COLUMNS = {
     "generation": (
         "line INTEGER NOT NULL DEFAULT 0",
         "line_at INTEGER NOT NULL DEFAULT -1",
+        "dev INTEGER",
+        "ino INTEGER",
     ),
 }
 

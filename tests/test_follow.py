@@ -321,7 +321,7 @@ def test_f24_rename_create_with_late_writes(lab: Lab) -> None:
     assert time.monotonic() - read_at >= ROTATE_WAIT
     assert checked_open > 0
     assert old.finished
-    assert [p.finished for p in run.follower.positions_now() if p.origin == old_origin] == [True]
+    assert [p.finished for p in run.follower.positions_now() if p.key == old_origin] == [True]
 
     w.reopen()  # USR1
     w.entries("b", range(1, 4))
@@ -556,6 +556,103 @@ def test_f28_three_rotations_while_stopped(lab: Lab) -> None:
     assert again.raws() == expected
 
 
+def test_f28_rotated_twice_while_stopped_with_the_clock_ahead_then_put_right(lab: Lab) -> None:
+    """The last save was made by a clock an hour ahead (its `updated_at`); the files rotated while stopped are
+    still read: which files are new is told by their bytes, not by comparing their times with ours."""
+    w = lab.writer()
+    w.entries("a", range(1, 3))
+    run = lab.run()
+    run.until_events(2)
+    run.close()
+    lab.store.db.execute("UPDATE generation SET updated_at = updated_at + 3600")
+    w.entries("a", [3])
+    os.rename(lab.log, lab.logs / "error.log.1")
+    w.reopen()
+    w.entries("b", [1])
+    os.rename(lab.logs / "error.log.1", lab.logs / "error.log.2")
+    os.rename(lab.log, lab.logs / "error.log.1")
+    w.reopen()
+    w.entries("c", [1])
+
+    again = lab.run()
+    again.until_events(3)
+    again.settle(QUIET + 0.1)
+    assert again.raws() == raws("a", [3]) + raws("b", [1]) + raws("c", [1])
+
+
+def test_f28_rotated_files_there_at_the_first_start_are_never_read(lab: Lab) -> None:
+    """At a source's first start its rotated files predate kong-tailer: they are recorded by their bytes, so
+    that no later start takes them for files rotated while it was stopped, whatever their times say."""
+    (lab.logs / "error.log.2").write_bytes(entry("old", 1))
+    (lab.logs / "error.log.1").write_bytes(entry("old", 2))
+    w = lab.writer()
+    w.entries("a", [1])
+    run = lab.run(fresh=True)
+    run.until_events(1)
+    run.close()
+    for name in ("error.log.1", "error.log.2"):  # touched since (a backup tool, a chmod): newer than the save
+        os.utime(lab.logs / name)
+    again = lab.run()
+    w.entries("a", [2])
+    again.until_events(1)
+    again.settle(QUIET + 0.1)
+    assert again.raws() == raws("a", [2])
+
+
+def test_f28_a_state_saved_without_file_identities_reads_only_the_files_written_since(lab: Lab) -> None:
+    """A state saved by a version that kept no (device, inode) and recorded no rotated files: the files written
+    since its last save are read, the older ones are not (by their times, the only thing there is), once."""
+    old = lab.logs / "error.log.2"
+    old.write_bytes(entry("old", 1))
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    w = lab.writer()
+    w.entries("a", [1])
+    run = lab.run()
+    run.until_events(1)
+    run.close()
+    lab.store.db.execute("DELETE FROM generation WHERE finished")  # (the old version recorded none)
+    lab.store.db.execute("UPDATE generation SET dev = NULL, ino = NULL")
+    later_than(lab.log)
+    w.entries("a", [2])
+    os.rename(lab.log, lab.logs / "error.log.1")
+    w.reopen()
+    w.entries("b", [1])
+    again = lab.run()
+    again.until_events(2)
+    again.settle(QUIET + 0.1)
+    assert again.raws() == raws("a", [2]) + raws("b", [1])
+    again.close()
+    w.entries("b", [2])
+    third = lab.run()  # and once only: the rotated files are known by their bytes from then on
+    third.until_events(1)
+    third.settle(QUIET + 0.1)
+    assert third.raws() == raws("b", [2])
+
+
+def test_f25_copytruncate_while_stopped_into_a_file_that_starts_alike_loses_nothing_and_says_so(
+    lab: Lab, logs: pytest.LogCaptureFixture
+) -> None:
+    """copytruncate while stopped, and the emptied file refilled with the same first lines as far as the saved
+    position: the copy and the file are both the generation read, as far as bytes can tell. One is resumed,
+    the other read from its start, with a warning: some lines may come twice, none is lost."""
+    w = lab.writer()
+    w.entries("a", range(1, 3))
+    run = lab.run()
+    run.until_events(2)
+    run.close()
+    w.entries("a", [3])  # after the last save, before the copy
+    shutil.copy(lab.log, lab.logs / "error.log.1")
+    os.truncate(lab.log, 0)
+    w.entries("a", range(1, 3))  # the same bytes again, as far as the saved position
+    w.entries("new", [1])
+    again = lab.run()
+    again.until_events(4)
+    again.settle(QUIET + 0.1)
+    assert sorted(again.raws_of("a")) == sorted(raws("a", range(1, 4)))  # a 1-2 again, from the file read whole
+    assert again.raws_of("new") == raws("new", [1])
+    assert any("start with the same bytes" in m for m in records(logs, logging.WARNING))
+
+
 def test_f28_generation_gone_while_stopped_is_reported(lab: Lab, logs: pytest.LogCaptureFixture) -> None:
     w = lab.writer()
     w.entries("a", range(1, 3))
@@ -623,7 +720,7 @@ def test_f30_deleted_and_recreated_while_stopped(lab: Lab) -> None:
     again.settle(QUIET + 0.1)
     assert again.raws() == raws("c", range(1, 6))
     assert again.events[0][1].offset == 0
-    assert lab.store.finished(str(lab.log), old.origin)
+    assert lab.store.finished(str(lab.log), old.key)
 
 
 @pytest.mark.parametrize("first_line", ["other", "same"])
@@ -655,7 +752,7 @@ def test_f30_truncated_and_rewritten_longer_while_stopped(
     if first_line == "same":
         assert any("rewritten" in m for m in records(logs, logging.WARNING))
     else:
-        assert lab.store.finished(str(lab.log), old.origin)
+        assert lab.store.finished(str(lab.log), old.key)
 
 
 # -- content

@@ -148,11 +148,11 @@ class NoHistory:
     def __init__(self, positions: list[Position] | None = None) -> None:
         self.stored = positions or []
 
-    def positions(self, source: str) -> list[Position]:
+    def generations(self, source: str) -> list[Position]:
         return self.stored
 
     def known(self, source: str) -> set[str]:
-        return set()
+        return {p.key for p in self.stored}
 
     def last_seen(self, source: str) -> float | None:
         return None

@@ -229,3 +229,24 @@ def test_a_database_of_the_first_release_gains_line_numbers_and_stays_readable_b
     db.close()
     with Store(str(tmp_path)) as store:
         assert [(p.offset, p.line) for p in store.positions("error.log")] == [(900, 0)]
+
+
+def test_an_alert_queued_alone_or_in_a_digest_is_never_queued_again_in_another_digest(tmp_path: Path) -> None:
+    """Reading bytes again (a file taken for a new one) makes the same alerts again, with the same keys: a
+    digest of them has a key of its own, so the outbox is asked about each alert it holds."""
+    from tailer.alerts import Message, unqueued
+    from tests.test_slack_render import alert
+
+    a, b, c, d = (alert(key=k * 32) for k in "abcd")
+    with Store(str(tmp_path)) as store:
+        digest = Message("slack", [b, c], alert().time)
+        store.commit(
+            [(a.key, "slack", "a"), (digest.key, "slack", "b c")], now=NOW, folded=[("slack", b.key), ("slack", c.key)]
+        )
+        assert store.queued("slack", [a.key, b.key, c.key, d.key]) == {a.key, b.key, c.key}
+        assert store.queued("webhook", [a.key, b.key]) == set()  # per notifier
+        again = [Message("slack", [a, b, c, d], alert().time), Message("slack", [b], alert().time)]
+        queued = {("slack", k) for k in store.queued("slack", [x.key for m in again for x in m.alerts])}
+        [left] = unqueued(again, queued)
+        assert [x.key for x in left.alerts] == [d.key] and left.key == d.key
+        assert unqueued([Message("slack", [d, d], alert().time)], set())[0].alerts == [d]  # once in a batch too

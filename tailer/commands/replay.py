@@ -21,6 +21,7 @@ from tailer.alerts import Message
 from tailer.commands.parse import untimed
 from tailer.errors import ConfigError
 from tailer.events import Error, Event, EventHook, Inspect
+from tailer.lines import generation_key
 from tailer.notify.build import policy_for
 from tailer.notify.deliver import Deliverer, Job
 from tailer.notify.registry import destination_for, type_of
@@ -57,6 +58,16 @@ def parse_time(text: str | None, zone: tzinfo, option: str) -> datetime | None:
     return t if t.tzinfo is not None else t.replace(tzinfo=zone)
 
 
+def _generation_keys(files: list[FileEvents]) -> dict[str, str]:
+    """Each file's generation key (alert keys hold it), known once its first line is read: its origin, made
+    distinct among files that start alike, as the daemon makes it."""
+    out: dict[str, str] = {}
+    for f in files:
+        if f.origin:
+            out[f.path] = generation_key(f.origin, set(out.values()))
+    return out
+
+
 def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: TextIO) -> int:
     ruleset = load_rules(opts.rules, opts.only)
     pipeline = Pipeline(ruleset)
@@ -77,7 +88,7 @@ def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: Text
                 out.write(_preview(message, ruleset.notifiers[message.notifier]) + "\n\n")
 
     def feed(batch: list[Event]) -> list[Message]:
-        origins = {f.path: f.origin for f in files if f.origin}  # known once read
+        origins = _generation_keys(files)
         outcome = pipeline.feed(batch, origins=origins)
         for failure in outcome.failures:
             event, exc = failure.event, failure.error
