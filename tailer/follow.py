@@ -745,8 +745,11 @@ def _is_copy(f: _File, tail: Tail, held: set[tuple[int, int]]) -> bool:
     """`f` is the copy copytruncate made of `tail`'s file: not a file being read, the same first line, and the
     same bytes before the point last saved."""
     emitted, marker = tail.mark
-    return f.ident not in held and f.origin == tail.origin and f.size >= emitted and _is_in(
-        Position(tail.source, tail.origin or "", f.path, emitted, emitted, (), marker), f
+    return (
+        f.ident not in held
+        and f.origin == tail.origin
+        and f.size >= emitted
+        and _is_in(Position(tail.source, tail.origin or "", f.path, emitted, emitted, (), marker), f)
     )
 
 
