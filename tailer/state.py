@@ -463,9 +463,7 @@ class Store(Outbox):
             (source,),
         ).fetchall()
         return [
-            Position(
-                s, o, p, off, em, tuple(int(x) for x in op.split(",") if x), m, bool(f), line, _ident(dev, ino)
-            )
+            Position(s, o, p, off, em, tuple(int(x) for x in op.split(",") if x), m, bool(f), line, _ident(dev, ino))
             for s, o, p, off, em, op, m, f, line, dev, ino in rows
         ]
 
