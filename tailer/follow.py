@@ -98,6 +98,7 @@ class Tail:
     copy: bool = False  # reading the rest of a truncated generation from its copy
     mark: tuple[int, str] = (0, "")  # (emitted, marker) as last saved
     opened: float = field(default_factory=time.time)  # wall clock
+    real: str = ""  # the file's own path when opened (symlinks resolved): where it is looked for at a restart
     # While the origin is not known: the bytes read (from 0, the start of a first line not yet complete).
     _head: bytes = b""
     # The bytes just before `_before_end`, as they were read (the marker is made from them, not from the
@@ -180,8 +181,10 @@ class Tail:
         else:  # not known from the reads (a cut line, a NUL hole skipped): the file as it is now
             marker = _marker(self.fd, emitted)
         self.mark = (emitted, marker)
+        # Through a symlink, the file itself: the link may name another file when it is looked for again.
+        path = self.real if self.real and self.real != os.path.abspath(self.path) else self.path
         return Position(
-            self.source, self.key or "", self.path, offset, emitted, starts, marker, self.finished, line, self.ino
+            self.source, self.key or "", path, offset, emitted, starts, marker, self.finished, line, self.ino
         )
 
     def rewritten(self) -> bool:
@@ -253,7 +256,10 @@ class Follower:
         current one. `fresh`: the daemon's very first start (begin at the end, if so configured)."""
         rows = self.history.generations(source)
         try:
-            files = [f for f in map(_look, _candidates(source)) if f is not None]
+            paths = _candidates(source)
+            known = {os.path.realpath(p) for p in paths}
+            paths += [r.path for r in rows if not r.finished and os.path.realpath(r.path) not in known]  # symlinked
+            files = [f for f in map(_look, dict.fromkeys(paths)) if f is not None]
         except _Unreadable as exc:  # resuming now could pass over a generation: retried
             self._report(exc.path, str(exc))
             return
@@ -393,7 +399,9 @@ class Follower:
         """A generation read from byte `pos` (a line's start; the reader of one read from after its start is
         replaced by the caller, who knows the line there)."""
         reader = Reader(self.opts, source, pos, start_line=1 if pos == 0 else 0)
-        return Tail(source, path, fd, ino, pos, LineBuffer(pos, self.opts.max_line), reader)
+        tail = Tail(source, path, fd, ino, pos, LineBuffer(pos, self.opts.max_line), reader)
+        tail.real = os.path.realpath(path)
+        return tail
 
     def _open_active(self, source: str, at_end: bool) -> None:
         tail = self._open(source, source, 0)
@@ -717,7 +725,7 @@ def _claim(rows: list[Position], files: list[_File]) -> dict[str, _Claim]:
         free = [f for f in fits[row.key] if f.path not in taken]
         if row.key in chosen or not free:
             continue
-        f = next((f for f in free if f.path == row.path), free[0])
+        f = next((f for f in free if os.path.realpath(f.path) == os.path.realpath(row.path)), free[0])
         chosen[row.key] = f
         taken.add(f.path)
     return {

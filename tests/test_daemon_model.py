@@ -20,6 +20,12 @@ writing whole lines. So that nothing the model counts is ever destroyed for real
 - a file is deleted only once the daemon holds it open and has queued every alert of it, and the daemon is
   killed or stopped only once it has queued every alert written to a deleted file (nothing could read those
   bytes after a restart).
+
+Files can start alike (`alike`): every file the machine makes then begins with the same HEADER lines, as logs
+do that start with Kong's start-up lines, so that a saved position may lie inside the part files share. And
+the log can be a symlink (`link`): instead of rotating, `point_link` points it at a new file or back at one
+written before (a deploy tool's switch), once the daemon has the file it names open; the writer writes to
+the file the link names.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from tests.receiver import Received, Receiver, Reply
 STALE_MAX = 0.5  # seconds a stale fd may go unwritten before the writer reopens (the daemon waits 1 s)
 DRAIN_TIMEOUT = 10.0  # seconds for every modelled alert to arrive once the outage is over
 AMBIGUOUS = "may have been sent before a crash"
+HEADER = entry(0, "kong started", level="notice") + entry(0, "worker ready", level="warn")  # no alert
 MARK = re.compile(r"ALERT (\d+)")
 
 
@@ -150,6 +157,9 @@ class DaemonMachine(RuleBasedStateMachine):
         self.partial: tuple[int, str] | None = None  # an alert line whose end is still to be written
         self.unlinked_ns: set[int] = set()  # alerts written through an fd whose file was deleted
         self.armed = False  # the daemon runs with a crash point (KONG_TAILER_FAULT) and may die by itself
+        self.alike = False  # every file made starts with HEADER
+        self.link = False  # error.log is a symlink to one of `targets`
+        self.targets: list[Path] = []
 
     # -- helpers
 
@@ -289,12 +299,46 @@ class DaemonMachine(RuleBasedStateMachine):
 
     # -- rules
 
-    @initialize(k=st.integers(0, 3))
+    @initialize(k=st.integers(0, 3), alike=st.booleans(), link=st.booleans())
     @step
-    def start(self, k: int) -> None:
-        """Lines already in the file when the daemon first starts."""
+    def start(self, k: int, alike: bool, link: bool) -> None:
+        """Lines already in the file when the daemon first starts; files that start alike; a symlinked log."""
+        self.alike, self.link = alike, link
+        if link:
+            target = self._new_target()
+            self.writer.close()
+            os.unlink(self.path)  # (the writer made it)
+            os.symlink(target.name, self.path)
+            self.writer = Writer(target)
+        elif alike:
+            self.writer.write(HEADER)
         self._write(["alert"] * k)
         self.daemon.start()
+
+    def _new_target(self) -> Path:
+        target = self.path.with_name(f"target-{len(self.targets) + 1}.log")
+        target.write_text(HEADER if self.alike else "")
+        self.targets.append(target)
+        return target
+
+    @precondition(lambda self: self.link)
+    @rule(back=st.booleans())
+    @step
+    def point_link(self, back: bool) -> None:
+        """Point the symlink at a new file, or back at the one it named before; the writer follows it. Only
+        once the daemon has the file the link names open: a file a path named only between two looks cannot
+        be known (a rotated file can: it stays beside the path)."""
+        self._revive()
+        self._complete_partial()
+        current = self.writer.path
+        self._wait(lambda: self._holds_open(current), "the daemon to open the file the link names")
+        older = [t for t in self.targets if t != current]
+        target = older[-1] if back and older else self._new_target()
+        tmp = self.path.with_name("error.log.new-link")
+        os.symlink(target.name, tmp)
+        os.replace(tmp, self.path)
+        self.writer.path = target
+        self.writer.reopen()
 
     @rule(kinds=st.lists(st.sampled_from(["alert", "alert", "warn", "debug"]), min_size=1, max_size=5))
     @step
@@ -327,7 +371,7 @@ class DaemonMachine(RuleBasedStateMachine):
         self.writer.write(line[:at])
         self.partial = (n, line[at:])
 
-    @precondition(lambda self: self.path.exists())
+    @precondition(lambda self: self.path.exists() and not self.link)
     @rule(reopen=st.booleans())
     @step
     def rotate_rename(self, reopen: bool) -> None:
@@ -335,13 +379,16 @@ class DaemonMachine(RuleBasedStateMachine):
         while longer (until `reopen`)."""
         self._complete_partial()
         os.rename(self.path, self._shift())
-        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        if self.alike:  # written by whatever starts each file alike, before nginx writes to it
+            os.write(fd, HEADER.encode())
+        os.close(fd)
         if reopen:
             self.writer.reopen()
         else:
             self.writer.went_stale()
 
-    @precondition(lambda self: self.path.exists())
+    @precondition(lambda self: self.path.exists() and not self.link)
     @rule()
     @step
     def rotate_copytruncate(self) -> None:
@@ -352,7 +399,7 @@ class DaemonMachine(RuleBasedStateMachine):
         if not self.writer.stale:
             self.writer.ns = set()  # they are in the copy now
 
-    @precondition(lambda self: self.path.exists())
+    @precondition(lambda self: self.path.exists() and not self.link)
     @rule(recreate=st.booleans())
     @step
     def rotate_delete(self, recreate: bool) -> None:
