@@ -231,6 +231,12 @@ def check(rules_dir: str | None) -> None:
     show_default=True,
     help="Self-alert when a notifier has failed to deliver for this long.",
 )
+@click.option(
+    "--poll/--no-poll",
+    default=False,
+    show_default=True,
+    help="Do not use inotify: look at the files every second (NFS, some overlay file systems).",
+)
 def run(**given: Any) -> None:
     """Follow Kong's logs and send alerts, until stopped (SIGTERM or SIGINT).
 

@@ -43,7 +43,7 @@ from tailer.errors import SnapshotError, StateError, TailerError
 from tailer.events import Event
 from tailer.follow import Follower, Settings, Tail
 from tailer.outlets import Outlets
-from tailer.pipeline import Outcome, Pipeline
+from tailer.pipeline import Outcome, Pipeline, QuietClock
 from tailer.reader import ReadOptions
 from tailer.rules.model import RuleSet
 from tailer.silencer import Silencer
@@ -79,11 +79,12 @@ class RunOptions:
     busy_poll: float = 0.025  # seconds between reconciles while lines keep coming
     commit_every: float = 1.0
     read_limit: int = 1 << 20  # bytes read per generation per round
-    idle_tick: float = 1.0  # seconds without events after which rule time follows the clock
+    idle_tick: float = 1.0  # seconds without events after which rule time moves on by itself (QuietClock)
     environ: dict[str, str] = field(default_factory=dict)
     metrics: tuple[str, int] | None = None  # (host, port) of the Prometheus endpoint
     stall_after: float = 300.0  # self-alert: a file changes on disk, and nothing is read from it for this long
     failing_after: float = 600.0  # self-alert: a notifier fails to deliver for this long
+    poll: bool = False  # no inotify at all: the files are looked at every `period` s
 
 
 Loader = Callable[[], tuple[RuleSet, RunOptions]]
@@ -118,7 +119,7 @@ class Daemon:
         self._checked_at = time.monotonic()
         self._published_at = 0.0
         self.endpoint = metrics.Endpoint(opts.metrics, opts.state_dir) if opts.metrics else None
-        self.watcher = Watcher(self.wake)
+        self.watcher = Watcher(self.wake, poll=opts.poll, period=opts.period)
         self.last_reconcile = time.monotonic()
         self._watcher_ok = time.monotonic()  # the last time the file watcher was seen healthy
         self.disk_full: str | None = None
@@ -247,6 +248,7 @@ class Daemon:
         for source in self.follower.sources():
             self.follower.attach(source, fresh=source not in previous.known_sources)
         self.outlets.use(notifiers, start=True)
+        self.watcher.use_poll(opts.poll)
         self.watcher.update(self.follower.directories())
         self.reload_error = None
         self.reloads["done"] += 1
@@ -276,6 +278,8 @@ class Daemon:
         pending: list[Message] = []
         progress = 0
         last_commit = last_event = last_look = time.monotonic()
+        quiet = QuietClock()  # a quiet log's time: from the latest log time (a restored one: the one saved)
+        quiet.saw(self.pipeline.now, last_event)
         flowing = idle = 0  # rounds in a row that read something, that read nothing
         eager = True
         retry_at = 0.0
@@ -311,10 +315,13 @@ class Daemon:
                         self.event_counts[(tail.source, kind)] += n
                     origins = {tail.source: tail.key or ""}
                     pending += self._take(self.pipeline.feed(events, origins=origins, requests=requests))
+                    quiet.saw(self.pipeline.now, last_event)
             progress += len(read)
             more = bool(read) and self.follower.behind() > 0
             if time.monotonic() - last_event >= opts.idle_tick:
-                pending += self._take(self.pipeline.advance(time.time()))
+                log_now = quiet.at(time.monotonic())  # by the monotonic clock: a wall-clock step changes nothing
+                if log_now is not None:
+                    pending += self._take(self.pipeline.advance(log_now))
             faults.point("after_read")
             now = time.monotonic()
             done = self.follower.done
@@ -376,6 +383,7 @@ class Daemon:
         now = time.time()
         problems = selfcheck.stalled(self.follower.written(), self.opts.stall_after)
         problems += selfcheck.failing(self.outlets.failing_since(), now, self.opts.failing_after)
+        problems += selfcheck.unwatched(self.watcher.unavailable, self.opts.period)
         started, ended = self.checks.update(problems)
         out: list[Message] = []
         for p, over in [(p, False) for p in started] + [(p, True) for p in ended]:

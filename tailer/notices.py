@@ -1,5 +1,6 @@
 """Messages kong-tailer writes itself, through the same notifiers and outbox as the rules' alerts: a silence
-has ended (and how much it held back), a followed file has stalled, a notifier keeps failing.
+has ended (and how much it held back), a followed file has stalled, a notifier keeps failing, inotify
+is unavailable.
 
 A notice is an alert of the built-in rule `kong-tailer`, whose event (`Notice`) carries a title and a text,
 so every notifier renders it as it renders any alert, escaping included.
@@ -28,7 +29,7 @@ class Notice(Event):
 
     kind: ClassVar[str] = "notice"
 
-    check: str  # silence_ended | stalled | failing | recovered
+    check: str  # silence_ended | stalled | failing | inotify | recovered
     title: str
     text: str
 

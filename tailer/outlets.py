@@ -10,6 +10,7 @@ and secrets are unchanged keeps its destination.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -148,8 +149,11 @@ class Outlets:
         return [s.destination.name for s in self.senders.values() if s.degraded]
 
     def failing_since(self) -> dict[str, float | None]:
-        """Per notifier, the wall-clock time of its first failed attempt since its last success (self-check)."""
-        return {name: s.failing_since for name, s in self.senders.items()}
+        """Per notifier, the wall-clock time of its first failed attempt since its last success (self-check),
+        as the time now less how long it has failed on the monotonic clock: a step of the wall clock neither
+        raises the self-alert early nor holds it back."""
+        wall, now = time.time(), time.monotonic()
+        return {n: None if s.failing_since is None else wall - (now - s.failing_since) for n, s in self.senders.items()}
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Per notifier: messages sent and dead, attempts retried and rate-limited (metrics)."""

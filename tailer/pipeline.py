@@ -6,11 +6,14 @@ files, the daemon those of the lines it just read.
 
     feed(events, origins=, requests=)   one batch, in log order → Outcome
     advance(now)                        event time moved on with no event (the daemon's idle timer) → Outcome
+    now                                 the latest event time it knows (None before the first event)
     finish()                            the input ended: open groups and backlogs go out → Outcome
     hold_back(match)                    the silences in force (None: none); a held alert goes to Outcome.held
     state() / restore(state)            the rules' state as a plain, versioned value (tailer.snapshot saves it)
 
-It is pure: time is the events' time, and nothing here reads a clock, a file or a socket.
+It is pure: time is the events' time, and nothing here reads a clock, a file or a socket. `QuietClock` is how
+the daemon tells the time of a log that has gone quiet (the `now` it passes to `advance`), from the monotonic
+time it is given.
 """
 
 from __future__ import annotations
@@ -120,6 +123,11 @@ class Pipeline:
         out.failures = [Failure(rule, event, exc) for rule, event, exc in self._engine.take_failures()]
         return out
 
+    @property
+    def now(self) -> float | None:
+        """The latest event time it knows, in seconds since the epoch (None before the first event)."""
+        return self._engine.now
+
     def advance(self, now: float) -> Outcome:
         """Event time moved on to `now` (seconds since the epoch) with no event."""
         out = Outcome()
@@ -183,6 +191,27 @@ class Pipeline:
     def wrap_rules(self, wrap: Callable[[str, Callable[..., None]], Callable[..., None]]) -> None:
         """Replace each rule's step by `wrap(rule name, step)` (the fault-injection tests, tailer.faults)."""
         self._engine.wrap_rules(wrap)
+
+
+class QuietClock:
+    """The log's time while no line comes: the latest log time seen, moved on by the monotonic time elapsed
+    since it was seen. Never the wall clock: rule time is log time, and a wall clock that is off or steps
+    (either way) would close windows an hour early or hold them open for an hour. A log time ahead of this
+    count (a line written later than it was read) becomes the new start; one behind it changes nothing. Pure:
+    the monotonic time is given."""
+
+    def __init__(self) -> None:
+        self._log: float | None = None  # a log time seen
+        self._seen = 0.0  # the monotonic time it was seen at
+
+    def saw(self, log_time: float | None, mono: float) -> None:
+        """The log's time was `log_time` (None: not known yet) at monotonic time `mono`."""
+        if log_time is not None and (self._log is None or log_time > self._log + (mono - self._seen)):
+            self._log, self._seen = log_time, mono
+
+    def at(self, mono: float) -> float | None:
+        """The log's time at monotonic time `mono`; None until a log time was seen."""
+        return None if self._log is None else self._log + (mono - self._seen)
 
 
 def failure_key(rule: str, event: Event) -> str:

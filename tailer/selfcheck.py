@@ -4,6 +4,8 @@
               from it: Kong is writing, we are not reading (an unreadable new file after rotation, a path
               that names a file we do not have open...)
     failing   a notifier's deliveries have failed (retried or dead) for `failing_after` s without a success
+    inotify   the kernel gives no inotify instance (tailer.watch): no file is watched, the files are looked
+              at on the reader's timer (changes are seen later, nothing is lost)
 
 A problem is raised once when it starts and resolved once when it ends (`Checks.update`); the daemon logs
 both, shows open problems in STATUS=, in the metrics, and tells the notifiers (never the failing one).
@@ -17,8 +19,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    check: str  # stalled | failing
-    subject: str  # the file, or the notifier
+    check: str  # stalled | failing | inotify
+    subject: str  # the file, the notifier, or `unavailable`
     text: str
 
 
@@ -52,6 +54,17 @@ def failing(since: Mapping[str, float | None], now: float, after: float) -> list
                 )
             )
     return out
+
+
+def unwatched(reason: str | None, period: float) -> list[Problem]:
+    """`reason`: why the file watcher has no inotify instance (None: it has one, or polling was asked for)."""
+    if reason is None:
+        return []
+    text = (
+        f"no file is watched: {reason}. The files are looked at every {period:g} s instead: changes are seen "
+        "later, nothing is lost"
+    )
+    return [Problem("inotify", "unavailable", text)]
 
 
 class Checks:

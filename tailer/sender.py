@@ -8,6 +8,12 @@ folds (`deliver.Folding`: a Slack webhook) has fallen behind, and `FOLD_FROM` me
 all marked sent together. Behind means the destination failed (the sender is failing, or the messages were tried
 before a restart) or the notifier's rate would not let them all go now; a burst the destination can take goes
 out message by message, as `replay --send` sends it.
+
+Waits and the retry budget run on the monotonic clock, so a step of the wall clock, either way, neither holds a
+message back nor gives it up early. The outbox keeps wall-clock times (`not_before`, `first_attempt`), to show and
+for a restart, where the monotonic clock does not carry over: a wait left from before it is read once, and is at
+most the longest wait the notifier's policy can ask for; the retry budget (`retry_for`) counts from a message's
+first attempt in the running process (its attempts count on, for the backoff).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from datetime import UTC, datetime
 from tailer import faults
 from tailer.budget import TokenBucket
 from tailer.notify import Outcome
-from tailer.notify.deliver import Decision, DeliveryPolicy, Destination, Folding, decide, folding
+from tailer.notify.deliver import MIN_PAUSE, Decision, DeliveryPolicy, Destination, Folding, decide, folding
 from tailer.state import Outbox, Row
 
 log = logging.getLogger("tailer.sender")
@@ -47,7 +53,11 @@ class Sender(threading.Thread):
         # Messages sent and dead, attempts retried and answered 429 (metrics). Every key is there from the
         # start: another thread copies the counter, and only a new key could change its size under it.
         self.counts: Counter[str] = Counter(sent=0, dead=0, retried=0, rate_limited=0)
-        self.failing_since: float | None = None  # wall clock: the first failed attempt since the last success
+        self.failing_since: float | None = None  # monotonic: the first failed attempt since the last success
+        # Per message (outbox row id), on the monotonic clock: no attempt before (a wait), and its first attempt
+        # in this process (the retry budget). Forgotten once it is sent or dead.
+        self._due: dict[int, float] = {}
+        self._first: dict[int, float] = {}
         self._bucket = TokenBucket(policy.rate, policy.burst) if policy.rate else None
         self._rng = random.Random()
 
@@ -96,29 +106,51 @@ class Sender(threading.Thread):
             wait = self._bucket.wait(time.monotonic())
             if wait:
                 return wait
-        now = time.time()
         folder = folding(self.destination)
-        rows = self.outbox.next_due(name, now, FOLD_MAX if folder is not None else 1)
+        rows = self.outbox.head(name, FOLD_MAX if folder is not None else 1)
         if not rows:
-            due = self.outbox.waiting().get(name)
-            return POLL if due is None else max(0.01, due - now)
+            return POLL
+        now = time.monotonic()
+        wait = self._wait(rows[0], now)
+        if wait > 0:  # messages go in order: while the oldest waits, the others wait behind it
+            return wait
+        rows = [r for r in rows if self._wait(r, now) <= 0]
         if folder is not None and len(rows) >= FOLD_FROM and self._behind(rows):
             payload = _fold(folder, rows)
         else:
             rows = rows[:1]
             payload = rows[0].payload
         if self._bucket is not None:
-            self._bucket.take(time.monotonic())
-        self.outbox.sending(rows, now)
+            self._bucket.take(now)
+        self.outbox.sending(rows, time.time())
+        for row in rows:
+            self._first.setdefault(row.id, now)
         outcome = self._send(payload)
         faults.point("after_post_before_mark")
-        first = rows[0].first_attempt or now
-        decision = decide(
-            outcome, attempts=rows[0].attempts + 1, elapsed=time.time() - first, policy=self.policy, rng=self._rng
-        )
+        elapsed = time.monotonic() - self._first[rows[0].id]
+        decision = decide(outcome, attempts=rows[0].attempts + 1, elapsed=elapsed, policy=self.policy, rng=self._rng)
         self.unrecorded = (rows, decision)  # until the outbox says so: only memory knows it was sent
         self._record()
         return 0.0 if decision.action != "wait" else decision.delay
+
+    def _wait(self, row: Row, now: float) -> float:
+        """Seconds from `now` (monotonic) until `row` may be tried. A wait this process did not set (the outbox's
+        wall-clock `not_before`, written before a restart) is read once, and cut to the longest wait the policy
+        can ask for: a wall clock stepped back since cannot stretch it."""
+        due = self._due.get(row.id)
+        if due is None:
+            if row.not_before <= 0:  # never waited
+                return 0.0
+            policy = self.policy
+            longest = max(policy.max_retry_after, policy.backoff_cap, MIN_PAUSE)
+            due = self._due[row.id] = now + max(0.0, min(row.not_before - time.time(), longest))
+        return due - now
+
+    def _forget(self, rows: list[Row]) -> None:
+        """The rows are sent or dead: their times are no longer needed."""
+        for row in rows:
+            self._due.pop(row.id, None)
+            self._first.pop(row.id, None)
 
     def _behind(self, rows: list[Row]) -> bool:
         """The due messages piled up because the destination failed (now, or before a restart: they were
@@ -137,18 +169,22 @@ class Sender(threading.Thread):
         keys = " ".join(r.key[:12] for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
         if decision.action == "done":
             self.outbox.sent(rows, time.time())
+            self._forget(rows)
             self.degraded = self.failing_since = None
             self.counts["sent"] += len(rows)
         elif decision.action == "wait":
-            self.outbox.retry(rows, time.time() + decision.delay, outcome.reason)
+            self.outbox.retry(rows, time.time() + decision.delay, outcome.reason)  # wall clock: shown, and a restart
+            due = time.monotonic() + decision.delay
+            self._due.update((r.id, due) for r in rows)
             self.counts["retried"] += 1
-            self.failing_since = self.failing_since or time.time()
+            self.failing_since = self.failing_since or time.monotonic()
             log.warning("%s: message %s: retry in %.1f s: %s", name, keys, decision.delay, outcome.reason)
         else:
             self.outbox.dead(rows, outcome.reason)
+            self._forget(rows)
             self.degraded = outcome.reason
             self.counts["dead"] += len(rows)
-            self.failing_since = self.failing_since or time.time()
+            self.failing_since = self.failing_since or time.monotonic()
             log.error(
                 "%s: message %s not delivered, kept as a dead letter (`kong-tailer outbox retry`): %s",
                 name,

@@ -210,16 +210,22 @@ class Outbox:
     def close(self) -> None:
         self.db.close()
 
-    def next_due(self, notifier: str, now: float, limit: int = 1) -> list[Row]:
-        """The oldest messages of `notifier` still to send (up to `limit`), if the oldest may be tried at
-        `now`. Messages go in order: while the oldest waits, the others wait behind it."""
+    def head(self, notifier: str, limit: int = 1) -> list[Row]:
+        """The oldest messages of `notifier` still to send (up to `limit`), whether they may be tried yet or
+        not (the sender measures their waits on the monotonic clock)."""
         rows = self.db.execute(
             "SELECT * FROM outbox WHERE notifier = ? AND state IN ('pending', 'sending') ORDER BY id LIMIT ?",
             (notifier, limit),
         ).fetchall()
-        if not rows or rows[0][6] > now:
+        return [_row(r) for r in rows]
+
+    def next_due(self, notifier: str, now: float, limit: int = 1) -> list[Row]:
+        """The oldest messages of `notifier` still to send (up to `limit`), if the oldest may be tried at
+        `now` (wall-clock seconds). Messages go in order: while the oldest waits, the others wait behind it."""
+        rows = self.head(notifier, limit)
+        if not rows or rows[0].not_before > now:
             return []
-        return [_row(r) for r in rows if r[6] <= now]
+        return [r for r in rows if r.not_before <= now]
 
     def waiting(self) -> dict[str, float]:
         """Per notifier with messages to send: when its oldest may be tried (wall-clock seconds)."""

@@ -9,6 +9,10 @@ expected alert arrived exactly once (`delivered`).
         d.write(entry(1))
         d.wait_until(lambda: delivered(rx) == {"1": 1})
         assert d.stop() == 0
+
+`faketime=FakeClock(path, offset)` runs it under libfaketime: its wall clock is off the true one by an offset
+that `FakeClock.set` changes while it runs (a step), and its monotonic clock is left alone, as a real step
+leaves it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from typing import Any
 from tests.receiver import Receiver
 
 ROOT = Path(__file__).resolve().parent.parent
+FAKETIME_LIBRARIES = Path("/usr/lib")  # Debian's libfaketime: /usr/lib/<triplet>/faketime/libfaketimeMT.so.1
+FAKETIME_SHIM = Path(__file__).resolve().parent / "faketime"  # a sitecustomize: why, in its docstring
 T0 = 1_736_935_200  # 2025-01-15T10:00:00Z: entry n is logged n seconds later
 
 RULES = """
@@ -82,6 +88,38 @@ def wait_until(condition: Callable[[], Any], timeout: float = 20.0, what: str = 
         time.sleep(0.02)
 
 
+class FakeClock:
+    """A wall clock `offset` seconds off the true one, for a daemon run under Debian's libfaketime (the
+    multi-threaded library: the daemon has threads). The offset is kept in a file that the library reads on
+    every call (FAKETIME_NO_CACHE), so `set` steps the clock of a daemon that is running; the monotonic clock
+    is not faked (FAKETIME_DONT_FAKE_MONOTONIC). File times are left as the kernel wrote them (this library
+    does not shift stat() under Debian 12's glibc): the files a test writes bear the true time."""
+
+    def __init__(self, path: Path, offset: float = 0.0) -> None:
+        found = sorted(FAKETIME_LIBRARIES.glob("*/faketime/libfaketimeMT.so.1"))
+        if not found:
+            raise RuntimeError("the tests need libfaketime: apt-get install faketime")
+        self.library = found[0]
+        self.path = path
+        self.set(offset)
+
+    def set(self, offset: float) -> None:
+        """From now on the clock is `offset` seconds off the true time (the file is replaced whole: the
+        library never reads half of it)."""
+        new = self.path.with_name(self.path.name + ".new")
+        new.write_text(f"{offset:+.0f}\n")
+        os.replace(new, self.path)
+
+    def environ(self) -> dict[str, str]:
+        """The environment that runs a program on this clock."""
+        return {
+            "LD_PRELOAD": str(self.library),
+            "FAKETIME_TIMESTAMP_FILE": str(self.path),
+            "FAKETIME_NO_CACHE": "1",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        }
+
+
 class Daemon:
     def __init__(
         self,
@@ -92,6 +130,8 @@ class Daemon:
         logs: tuple[str, ...] = ("error.log",),
         args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        prefix: tuple[str, ...] = (),
+        faketime: FakeClock | None = None,
     ) -> None:
         self.root = root
         self.logs = root / "logs"
@@ -104,6 +144,8 @@ class Daemon:
         self.log_names = logs
         self.args = args
         self.env = env or {}
+        self.prefix = prefix  # a command the daemon runs under (e.g. setpriv, as another user)
+        self.faketime = faketime  # the daemon's wall clock, when not the true one
         self.proc: subprocess.Popen[bytes] | None = None
         self.runs = 0
 
@@ -117,7 +159,11 @@ class Daemon:
         environ.update(PYTHONPATH=str(ROOT), PYTHONFAULTHANDLER="1", **self.env, **(env or {}))
         if self.url is not None:
             environ["TEST_WEBHOOK_URL"] = self.url + "/services/T0/B0/secret"
-        argv = [sys.executable, "-m", "tailer", "run", "--rules", str(self.rules), "--state-dir", str(self.state)]
+        if self.faketime is not None:
+            environ.update(self.faketime.environ())
+            environ["PYTHONPATH"] = f"{FAKETIME_SHIM}{os.pathsep}{environ['PYTHONPATH']}"
+        argv = [*self.prefix, sys.executable, "-m", "tailer", "run", "--rules", str(self.rules)]
+        argv += ["--state-dir", str(self.state)]
         argv += ["--tz", "UTC", "--host", "gw", "--start-at", "beginning", "--rotate-wait", "1s"]
         for name in self.log_names:
             argv += ["--log", str(self.logs / name)]

@@ -15,6 +15,7 @@ and `kong-tailer outbox`: what waits to be sent, and dead letters sent again.
     metrics = "127.0.0.1:9464"  # a Prometheus endpoint (off when not set)
     stall_after = "5m"          # self-alert: a file changes but nothing is read from it
     failing_after = "10m"       # self-alert: a notifier fails to deliver
+    poll = false                # true: no inotify, the files are looked at every second (NFS, overlayfs)
 
 On SIGHUP the daemon calls `setup(settings_now(...))` again: the file is read anew, the flags given still
 override it, and the rules are loaded and checked before anything running is replaced.
@@ -58,6 +59,7 @@ SETTINGS: dict[str, tuple[str, type | tuple[type, ...]]] = {
     "metrics": ("metrics", (str, int)),
     "stall_after": ("stall_after", (str, int, float)),
     "failing_after": ("failing_after", (str, int, float)),
+    "poll": ("poll", bool),
 }
 _DURATIONS = ("rotate_wait", "stall_after", "failing_after")
 
@@ -76,7 +78,7 @@ def load_config(path: str) -> dict[str, Any]:
         if key not in SETTINGS:
             raise ConfigError(f"{path}: unknown setting {key!r}; known: {', '.join(SETTINGS)}")
         param, kind = SETTINGS[key]
-        if not isinstance(value, kind) or isinstance(value, bool):
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise ConfigError(f"{path}: {key} has the wrong type ({type(value).__name__})")
         if isinstance(value, list):
             if not all(isinstance(v, str) for v in value):
@@ -162,6 +164,7 @@ def setup(settings: Settings, environ: dict[str, str]) -> tuple[RuleSet, RunOpti
         metrics=v.checked(("metrics",), lambda: metrics_address(v["metrics"])),
         stall_after=seconds("stall_after", v),
         failing_after=seconds("failing_after", v),
+        poll=bool(v["poll"]),
     )
 
 
