@@ -381,7 +381,7 @@ class Daemon:
         failing notifier is not told about itself)."""
         self._checked_at = time.monotonic()
         now = time.time()
-        problems = selfcheck.stalled(self.follower.written(), self.opts.stall_after)
+        problems = selfcheck.stalled(self.follower.unread_for(time.monotonic()), self.opts.stall_after)
         problems += selfcheck.failing(self.outlets.failing_since(), now, self.opts.failing_after)
         problems += selfcheck.unwatched(self.watcher.unavailable, self.opts.period)
         started, ended = self.checks.update(problems)

@@ -221,6 +221,10 @@ class Follower:
         # until then), and how many bytes and lines were read
         self.read_at: dict[str, float] = {}
         self.caught_up_at: dict[str, float] = {}  # when the file the path names was last read to its end
+        # For the stall self-check, clock-free: the path's file as it was when something was last read from it
+        # (or it was found read to its end), and since when (monotonic) it has differed with nothing read.
+        self._read_as: dict[str, tuple[int, int, int, int] | None] = {}
+        self._changed_at: dict[str, float] = {}
         self.started = time.time()
         self.bytes_read: Counter[str] = Counter()
         self.lines_read: Counter[str] = Counter()
@@ -446,8 +450,12 @@ class Follower:
                 continue
             if n < limit and tail.rotated_at is None:  # read to the end of what the path names
                 self.caught_up_at[tail.source] = time.time()
+                self._read_as[tail.source] = _stat_key(tail.source)
+                self._changed_at.pop(tail.source, None)
             if n:
                 self.read_at[tail.source] = time.time()
+                self._read_as[tail.source] = _stat_key(tail.source)
+                self._changed_at.pop(tail.source, None)
                 self.bytes_read[tail.source] += n
             else:
                 if tail.rotated_at is not None and self._drained(tail, now):
@@ -590,9 +598,15 @@ class Follower:
         """Go on with the counts and read times of the follower this one replaces (a reload)."""
         self.read_at.update(old.read_at)
         self.caught_up_at.update(old.caught_up_at)
+        self._read_as.update(old.unread_state()[0])
+        self._changed_at.update(old.unread_state()[1])
         self.bytes_read.update(old.bytes_read)
         self.lines_read.update(old.lines_read)
         self.started = old.started
+
+    def unread_state(self) -> tuple[dict[str, tuple[int, int, int, int] | None], dict[str, float]]:
+        """What `unread_for` goes by (for `carry`)."""
+        return dict(self._read_as), dict(self._changed_at)
 
     def behind(self) -> int:
         """Bytes written but not yet read, over every generation."""
@@ -605,17 +619,21 @@ class Follower:
                 out[tail.source] += max(0, os.fstat(tail.fd).st_size - tail.pos)
         return out
 
-    def written(self) -> dict[str, tuple[float, float]]:
-        """Per source whose file exists: (its modification time, when we last read from it or found it read
-        to its end), wall clock."""
+    def unread_for(self, now: float) -> dict[str, float]:
+        """Per source whose file exists: for how many seconds (`now`: time.monotonic()) the file the path names
+        has been written to (another size, time or file than when something was last read from it, or it was
+        found read to its end) with nothing read. File times are only compared with themselves: a wall clock
+        that steps changes nothing."""
         out = {}
         for source in sorted(self.known_sources | set(self.sources())):
-            try:
-                mtime = os.stat(source).st_mtime
-            except OSError:
+            now_as = _stat_key(source)
+            if now_as is None:
                 continue
-            read = max(self.read_at.get(source, self.started), self.caught_up_at.get(source, self.started))
-            out[source] = (mtime, read)
+            if self._read_as.setdefault(source, now_as) == now_as:
+                self._changed_at.pop(source, None)
+                out[source] = 0.0
+            else:
+                out[source] = now - self._changed_at.setdefault(source, now)
         return out
 
     def close(self) -> None:
@@ -778,6 +796,15 @@ def _last_line_start(fd: int, size: int) -> int:
     """Where the line that ends the file starts (`size` if the file ends with a newline)."""
     back = os.pread(fd, min(size, 64 * 1024), max(0, size - 64 * 1024))
     return size - len(back) + back.rfind(b"\n") + 1 if b"\n" in back else size - len(back)
+
+
+def _stat_key(path: str) -> tuple[int, int, int, int] | None:
+    """(device, inode, size, modification time in ns) of the file at `path`; None if there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _chunks(fd: int, end: int, max_line: int) -> Iterator[Chunk]:

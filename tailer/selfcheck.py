@@ -24,17 +24,17 @@ class Problem:
     text: str
 
 
-def stalled(files: Mapping[str, tuple[float, float]], after: float) -> list[Problem]:
-    """`files`: source → (its modification time, the last time we read from it), wall-clock seconds."""
+def stalled(files: Mapping[str, float], after: float) -> list[Problem]:
+    """`files`: source → seconds it has been written to with nothing read from it (`Follower.unread_for`)."""
     out = []
-    for source, (mtime, read) in sorted(files.items()):
-        if mtime - read > after:
+    for source, unread in sorted(files.items()):
+        if unread > after:
             out.append(
                 Problem(
                     "stalled",
                     source,
-                    f"{source} is being written (last {mtime - read:.0f} s after our last read) but nothing is "
-                    "read from it: check that kong-tailer can read it (permissions after rotation?)",
+                    f"{source} is being written (for {unread:.0f} s since our last read) but nothing is read "
+                    "from it: check that kong-tailer can read it (permissions after rotation?)",
                 )
             )
     return out

@@ -87,9 +87,9 @@ def clock(tmp_path: Path) -> FakeClock:
 
 
 def on_clock(root: Path, rx: Receiver, clock: FakeClock, rules: str = RULES) -> Daemon:
-    """The daemon on `clock`, its stall self-check put off: that check compares file times, which the kernel
-    writes with the true time, with the daemon's clock (tailer.follow; not this issue's part)."""
-    return Daemon(root, rx.url, rules=rules, faketime=clock, args=("--stall-after", "1d"))
+    """The daemon on `clock`. Its stall self-check is the default's (5 min): it compares file times only with
+    themselves (the kernel writes them with the true time), so an hour's difference raises no false one."""
+    return Daemon(root, rx.url, rules=rules, faketime=clock)
 
 
 def test_a_quiet_logs_time_moves_on_from_the_latest_log_time_by_the_monotonic_clock() -> None:
@@ -139,6 +139,7 @@ def test_a_clock_an_hour_behind_from_the_start_sends_a_group_after_its_window(
         assert 2.0 <= message.time - written < 8.0
         assert d.stop() == 0
         assert len(rx.requests) == 1
+        assert "self-check" not in d.log_text()  # no file taken for stalled by its time against our clock
     finally:
         d.close()
 
@@ -177,6 +178,34 @@ def test_a_clock_stepped_an_hour_ahead_during_retries_gives_nothing_up(
         rx.default = Reply()
         wait_until(lambda: states(d) == ["sent"], DEADLINE, "the message sent once the receiver is back")
         assert "gave up" not in d.log_text() and "dead letter" not in d.log_text()
+        assert d.stop() == 0
+    finally:
+        d.close()
+
+
+def test_stopped_with_the_clock_an_hour_ahead_and_rotated_twice_meanwhile_reads_every_rotated_file(
+    tmp_path: Path, rx: Receiver, clock: FakeClock
+) -> None:
+    """The last save was made with the clock an hour ahead; the log is rotated twice while the daemon is down,
+    and it is started again on the true time: both rotated files are read (which files are new is told by
+    their bytes, not by their times against the saved time)."""
+    clock.set(HOUR)
+    d = on_clock(tmp_path, rx, clock)
+    try:
+        d.write(entry(1))
+        d.start()
+        wait_until(lambda: delivered(rx) == {"1": 1}, DEADLINE, "alert 1")
+        assert d.stop() == 0
+        d.write(entry(2))
+        (d.logs / "error.log").rename(d.logs / "error.log.1")
+        d.write(entry(3))
+        (d.logs / "error.log.1").rename(d.logs / "error.log.2")
+        (d.logs / "error.log").rename(d.logs / "error.log.1")
+        d.write(entry(4))
+        clock.set(0)
+        d.start()
+        wait_until(lambda: delivered(rx) == {str(n): 1 for n in (1, 2, 3, 4)}, DEADLINE, "alerts 2, 3 and 4, once")
+        assert "was not read" not in d.log_text()
         assert d.stop() == 0
     finally:
         d.close()

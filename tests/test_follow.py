@@ -1032,14 +1032,13 @@ def test_a_quiet_file_rotated_to_an_empty_one_is_not_stalled(tmp_path: Path) -> 
     run = Run([str(log)], Store(str(tmp_path / "state")))
     run.until_events(1)
     source = str(log)
-    long_ago = time.time() - 600
-    run.follower.read_at[source] = run.follower.caught_up_at[source] = long_ago  # quiet for 10 minutes
     os.rename(log, tmp_path / "error.log.1")
     log.touch()
-    assert stalled(run.follower.written(), 300) != []  # before the follower has looked: it would say so
-    run.step()
-    mtime, read = run.follower.written()[source]
-    assert read >= mtime and stalled(run.follower.written(), 300) == []
+    now = time.monotonic()
+    assert run.follower.unread_for(now) == {source: 0.0}  # changed since our last read, from now on
+    assert stalled(run.follower.unread_for(now + 600), 300) != []  # unlooked at for 10 minutes: it would say so
+    run.step()  # the follower looks: the new file, read to its end
+    assert stalled(run.follower.unread_for(now + 600), 300) == []
     run.close()
 
 
@@ -1052,11 +1051,32 @@ def test_a_file_written_and_not_read_is_stalled(tmp_path: Path) -> None:
     run = Run([str(log)], Store(str(tmp_path / "state")))
     run.until_events(1)
     source = str(log)
-    run.follower.read_at[source] = run.follower.caught_up_at[source] = time.time() - 600
     os.rename(log, tmp_path / "error.log.1")
     os.mkfifo(log)  # not a regular file: refused without blocking, like a file we may not read
     run.settle(0.2)
-    os.utime(log)  # Kong writes (the FIFO's mtime moves)
-    problems = stalled(run.follower.written(), 300)
+    os.utime(log, ns=(0, os.stat(log).st_mtime_ns + 1_000_000))  # Kong writes (the FIFO's mtime moves)
+    now = time.monotonic()
+    assert stalled(run.follower.unread_for(now), 300) == []
+    problems = stalled(run.follower.unread_for(now + 301), 300)  # and nothing is read for 5 minutes
     assert [p.subject for p in problems] == [source]
+    assert run.follower.unread_for(now + 600)[source] == 600  # counted from when it was first seen changed
+    run.close()
+
+
+def test_a_stalled_file_is_told_by_its_own_times_not_the_wall_clock(tmp_path: Path) -> None:
+    """Written with nothing read: told by the file's times against themselves, and counted on the monotonic
+    clock; a file time far ahead of or behind the wall clock (a clock that stepped) changes nothing."""
+    from tailer.selfcheck import stalled
+
+    log = tmp_path / "error.log"
+    log.write_bytes(entry("a", 1))
+    run = Run([str(log)], Store(str(tmp_path / "state")))
+    run.until_events(1)
+    source = str(log)
+    for shift in (-3600, 3600):  # touched with a time an hour off: not written, nothing is unread
+        st = os.stat(log)
+        os.utime(log, ns=(st.st_atime_ns, st.st_mtime_ns + shift * 10**9))
+        run.step()  # looked at: read to its end
+        assert run.follower.unread_for(time.monotonic() + 10) == {source: 0.0}
+        assert stalled(run.follower.unread_for(time.monotonic() + 10), 5) == []
     run.close()
