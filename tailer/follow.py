@@ -506,8 +506,17 @@ class Follower:
             held.rotated_at = None
             return
         f = _look_quietly(source)
+        reading = {t.key for t in self.tails if t.source == source}  # (their saved rows: not to be read twice)
         rows = self.history.generations(source) + [p for p in self.done if p.source == source]
-        claim = _claim(rows, [f]) if f is not None and f.origin is not None else {}
+        rows = [r for r in rows if r.key not in reading]
+        if f is None or f.origin is None:
+            self._open_active(source, at_end=False)
+            return
+        # The other files a known generation may be in compete for them: a generation whose own file (its saved
+        # inode) is still beside the path is that file, not a new one starting with the same bytes.
+        others = dict.fromkeys(p for p in [*_candidates(source)[1:], *(r.path for r in rows)] if p != source)
+        files = [f, *(o for o in map(_look_quietly, others) if o is not None and o.ident != f.ident)]
+        claim = {k: c for k, c in _claim(rows, files).items() if c.path == source}
         for key in claim:
             row = next(r for r in rows if r.key == key)
             tail = self._resume(row, source)

@@ -556,6 +556,28 @@ def test_f28_three_rotations_while_stopped(lab: Lab) -> None:
     assert again.raws() == expected
 
 
+def test_f24_a_new_file_starting_with_all_of_an_old_one_is_read_from_its_start(lab: Lab) -> None:
+    """A generation read to its end and closed, still beside the path; the path then names a new file that
+    starts with the same bytes (the same line logged in the same second). The old one is its own file (its
+    inode): the new one is new, and read from its start."""
+    w = lab.writer()
+    w.entries("a", [1])
+    run = lab.run()
+    run.until_events(1)
+    os.rename(lab.log, lab.logs / "error.log.1")
+    w.reopen()
+    run.until("the first file closed", lambda: len(run.follower.tails) == 1 and run.follower.done == [])
+    os.rename(lab.logs / "error.log.1", lab.logs / "error.log.2")
+    os.rename(lab.log, lab.logs / "error.log.1")
+    w.reopen()
+    w.entries("a", [1])  # the same bytes as the first file, whole
+    w.entries("b", [1])
+    run.until_events(3)
+    run.settle(QUIET + 0.1)
+    assert run.raws() == raws("a", [1]) + raws("a", [1]) + raws("b", [1])
+    assert len({e.raw for _, e in run.events}) == 2 and run.lines_of("a") == [1, 1]
+
+
 def test_f28_rotated_twice_while_stopped_with_the_clock_ahead_then_put_right(lab: Lab) -> None:
     """The last save was made by a clock an hour ahead (its `updated_at`); the files rotated while stopped are
     still read: which files are new is told by their bytes, not by comparing their times with ours."""
