@@ -23,6 +23,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -86,6 +87,28 @@ def wait_until(condition: Callable[[], Any], timeout: float = 20.0, what: str = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+class Writer(threading.Thread):
+    """Appends `entry(n)` for n = start, start+1, ... every `pace` seconds until stopped (load while faults
+    hit, or while the daemon looks at the files on its timer)."""
+
+    def __init__(self, d: Daemon, pace: float, start: int = 1) -> None:
+        super().__init__(daemon=True)
+        self.d, self.pace, self.first, self.next = d, pace, start, start
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            self.d.write(entry(self.next))
+            self.next += 1
+            self.halt.wait(self.pace)
+
+    def stop(self) -> list[int]:
+        """Stop writing; the numbers written."""
+        self.halt.set()
+        self.join(10)
+        return list(range(self.first, self.next))
 
 
 class FakeClock:

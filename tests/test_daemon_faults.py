@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import ROOT, RULES, Daemon, delivered, entry, marks, wait_until
+from tests.daemon import ROOT, RULES, Daemon, Writer, delivered, entry, marks, wait_until
 from tests.receiver import Received, Receiver, Reply
 
 MAY_HAVE_BEEN_SENT = re.compile(r"message (\w{12}) for \w+ may have been sent before a crash")
@@ -130,29 +130,6 @@ def watched_inodes(pid: int) -> set[int]:
         with contextlib.suppress(OSError):
             out |= {int(i, 16) for i in re.findall(r"^inotify wd:\S+ ino:([0-9a-f]+)", info.read_text(), re.M)}
     return out
-
-
-class Writer(threading.Thread):
-    """Appends `entry(n)` for n = start, start+1, ... every `pace` seconds until stopped (load while faults hit)."""
-
-    def __init__(self, d: Daemon, pace: float, start: int = 1) -> None:
-        super().__init__(daemon=True)
-        self.d = d
-        self.pace = pace
-        self.next = start
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        while not self.halt.is_set():
-            self.d.write(entry(self.next))
-            self.next += 1
-            self.halt.wait(self.pace)
-
-    def stop(self) -> list[int]:
-        """Stop writing; the numbers written."""
-        self.halt.set()
-        self.join(10)
-        return list(range(1, self.next))
 
 
 # -- process and crash

@@ -39,7 +39,7 @@ import pytest
 from tailer import watch
 from tailer.commands.run import load_config
 from tailer.errors import ConfigError
-from tests.daemon import Daemon, delivered, entry, wait_until
+from tests.daemon import Daemon, Writer, delivered, entry, wait_until
 from tests.receiver import Receiver
 
 DEADLINE = 30.0  # seconds: generous, for a loaded machine
@@ -186,27 +186,6 @@ def searchable() -> Iterator[Path]:
     root.chmod(0o755)
     yield root
     shutil.rmtree(root, ignore_errors=True)
-
-
-class Writer(threading.Thread):
-    """Appends `entry(n)` for n = start, start+1, ... every `pace` seconds until stopped."""
-
-    def __init__(self, d: Daemon, pace: float, start: int) -> None:
-        super().__init__(daemon=True)
-        self.d, self.pace, self.first, self.next = d, pace, start, start
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        while not self.halt.is_set():
-            self.d.write(entry(self.next))
-            self.next += 1
-            self.halt.wait(self.pace)
-
-    def stop(self) -> list[int]:
-        """Stop writing; the numbers written."""
-        self.halt.set()
-        self.join(10)
-        return list(range(self.first, self.next))
 
 
 def ones(*ns: int) -> dict[str, int]:
