@@ -78,16 +78,18 @@ def test_a_position_inside_the_part_two_files_share_resumes_in_the_right_one(tmp
     d = Daemon(tmp_path, rx.url)
     shared = FIRST + entry(1, "upstream is fine", level="notice")
     d.write(shared)
-    d.start()
-    wait_until(lambda: [e for _, _, e, _ in saved(d)] == [len(shared)], what="the position saved at the end")
-    d.kill()
-    d.write(entry(2))  # the old file grows while the daemon is down
-    os.rename(d.logs / "error.log", d.logs / "error.log.1")
-    d.write(shared + entry(21))  # and the new one starts with the same bytes
-    d.start()
-    wait_until(lambda: exactly_once(rx, [2, 21]), what="alerts 2 (old file) and 21 (new file)")
-    assert d.stop() == 0
-    d.close()
+    try:
+        d.start()
+        wait_until(lambda: [e for _, _, e, _ in saved(d)] == [len(shared)], what="the position saved at the end")
+        d.kill()
+        d.write(entry(2))  # the old file grows while the daemon is down
+        os.rename(d.logs / "error.log", d.logs / "error.log.1")
+        d.write(shared + entry(21))  # and the new one starts with the same bytes
+        d.start()
+        wait_until(lambda: exactly_once(rx, [2, 21]), what="alerts 2 (old file) and 21 (new file)")
+        assert d.stop() == 0
+    finally:
+        d.close()
 
 
 def test_a_symlink_pointed_back_at_a_file_read_before_reads_on_where_it_was(tmp_path: Path, rx: Receiver) -> None:
