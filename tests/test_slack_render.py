@@ -407,7 +407,7 @@ def test_group_members_are_listed_then_counted(n: int) -> None:
     listed = payload["blocks"][2]["text"]["text"].split("\n")
     assert listed[0] == f"*Grouped: {n} alerts, {events} events*"
     shown = min(n, MAX_MEMBERS)
-    assert listed[1 : 1 + shown] == [f"• ×{i + 1} user-{i} was limited" for i in range(shown)]
+    assert listed[1 : 1 + shown] == [f"• user-{i} was limited{f' (×{i + 1})' if i else ''}" for i in range(shown)]
     assert listed[1 + shown :] == ([f"+{n - MAX_MEMBERS} more"] if n > MAX_MEMBERS else [])
     assert payload["text"] == f"user-0 was limited (×{events} between 10:00:01 and 10:01:00, {n} alerts grouped)"
 
@@ -427,11 +427,15 @@ def test_digest_counts_are_exact() -> None:
     assert payload["text"] == "6 alerts, 25 events held back: rule-a: 5 alerts, 15 events; rule-b: 1 alert, 10 events"
     assert sa["text"]["text"].split("\n") == [
         "*rule-a*: 5 alerts, 15 events",
-        *(f"• ×{c} A alice" for c in (1, 2, 3)),
+        "• A alice",
+        *(f"• A alice (×{c})" for c in (2, 3)),
         f"+{5 - MAX_PER_RULE} more",
     ]
-    assert sb["text"]["text"] == "*rule-b*: 1 alert, 10 events\n• ×10 B alice"
-    assert context["elements"][0]["text"].startswith("digest · 6 alerts, 25 events · between 10:00:01 and 10:01:00")
+    assert sb["text"]["text"] == "*rule-b*: 1 alert, 10 events\n• B alice (×10)"
+    # which host, and when, with the date: a digest shows no other time
+    assert context["elements"][0]["text"].startswith(
+        "digest · 6 alerts, 25 events · host-1 · 2026-11-22 between 10:00:01 and 10:01:00"
+    )
     assert context["elements"][0]["text"].endswith(f"key {m.key[:12]}")
 
 
@@ -510,7 +514,33 @@ def test_render_text() -> None:
 def test_render_text_of_a_digest() -> None:
     text = render_text(message(alert(count=2), alert(rule(name="r2"), count=3)))
     assert text.startswith("2 alerts, 5 events held back\n")
-    assert "*r1*: 1 alert, 2 events\n• ×2 alice" in text and "*r2*: 1 alert, 3 events" in text
+    assert "*r1*: 1 alert, 2 events\n• alice (×2)" in text and "*r2*: 1 alert, 3 events" in text
+
+
+def test_a_count_the_text_says_is_not_said_again_nor_a_message_it_shows() -> None:
+    """`{{ count }} × ...` in a digest line or a console line gets no `(×5)`; an error whose text is its message
+    says under What only its cause and what nginx was doing."""
+    from tailer.notify.console import format_alert
+
+    counted = rule("{{ count }} × {{ consumer.username }}", name="c")
+    line = render(message(alert(counted, count=5), alert(counted, count=2)))["blocks"][1]["text"]["text"]
+    assert line.split("\n")[1:] == ["• 5 × alice", "• 2 × alice"]
+    assert format_alert(alert(counted, count=5)).endswith("[c] 5 × alice")
+    assert format_alert(alert(rule("{{ consumer.username }}"), count=5)).endswith("alice (×5)")
+    shown = render(message(alert(rule("{{ message }}", name="lua"), error_event("boom\nstack traceback: ..."))))
+    [what] = [f["text"] for f in shown["blocks"][2]["fields"] if f["text"].startswith("*What*")]
+    assert what == "*What*\nupstream_timeout while reading response header from upstream"
+    plain = render(message(alert(rule("oops", name="x"), error_event())))
+    [what] = [f["text"] for f in plain["blocks"][2]["fields"] if f["text"].startswith("*What*")]
+    assert what == "*What*\nupstream_timeout: upstream timed out (110: Connection timed out)"
+
+
+def test_a_request_the_error_log_explains_shows_its_cause() -> None:
+    joined = http_event(extra={"service": {"name": "orders"}, "cause": "upstream_timeout"})
+    fields = render(message(alert(rule("{{ status }}"), joined)))["blocks"][2]["fields"]
+    assert "*Cause*\nupstream_timeout" in [f["text"] for f in fields]
+    alone = render(message(alert(rule("{{ status }}"), http_event())))["blocks"][2]["fields"]
+    assert not any(f["text"].startswith("*Cause*") for f in alone)
 
 
 def test_a_folded_backlog_keeps_every_messages_line() -> None:

@@ -25,7 +25,7 @@ from tailer.notify import Outcome
 from tailer.notify.build import BUILT_IN, URL_KEYS, describe_url, needs_url, policy_for, secret_option
 from tailer.notify.console import ConsoleDestination
 from tailer.notify.kind import Built, NotifierType
-from tailer.notify.summary import by_rule, capped, controls, count_suffix, fields, origin, span, tally
+from tailer.notify.summary import by_rule, capped, controls, count_suffix, dated_span, fields, origin, tally
 from tailer.notify.transport import Request, Transport, classify_http, describe, exchange
 from tailer.rules.model import NotifierConfig
 from tailer.rules.values import string
@@ -121,9 +121,9 @@ def _members(members: list[Alert]) -> str:
 
 
 def _line(alert: Alert) -> str:
-    """One alert as one list line: `• ×3 <its text, on one line>`."""
+    """One alert as one list line: `• <its text, on one line> (×3)` (the count once: not if the text says it)."""
     text = " ".join(alert.render("text", escape).split())
-    return truncate(f"• ×{alert.count} {text}", MAX_LINE)
+    return truncate(f"• {text}{count_suffix(alert, spans=False)}", MAX_LINE)
 
 
 def _digest(message: Message) -> Card:
@@ -133,11 +133,12 @@ def _digest(message: Message) -> Card:
     if rest:
         sections.append(f"*+{len(rules) - MAX_RULES} more rules*: {tally(rest)}")
     totals = tally(message.alerts)
-    context = f"digest · {totals}"
+    hosts = ", ".join(dict.fromkeys(a.event.host for a in message.alerts))
+    context = f"digest · {totals} · {escape(hosts)}"
     if message.alerts:
         first = min(a.first for a in message.alerts)
         last = max(a.last for a in message.alerts)
-        context += f" · {span(first, last)}"
+        context += f" · {dated_span(first, last)}"
     return Card(
         fallback=f"{totals} held back: " + "; ".join(f"{escape(n)}: {tally(a)}" for n, a in rules),
         title=f"{totals} held back",

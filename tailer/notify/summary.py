@@ -53,22 +53,41 @@ def span(first: datetime, last: datetime) -> str:
     return f"between {when(first)} and {when(last)}"
 
 
+def dated_span(first: datetime, last: datetime) -> str:
+    """`2025-01-15 between 10:00:04 and 10:00:05` (`span` with the date, for text that shows no other time)."""
+    if first.date() == last.date():
+        return f"{first:%Y-%m-%d} {span(first, last)}"
+    return span(first, last)
+
+
+def says(alert: Alert, name: str) -> bool:
+    """The rule's text names the field `name` (`count`, `message`): what shows it again need not."""
+    text = alert.rule.text
+    return text is not None and any(f.path in (name, f"alert.{name}") for f in text.fields)
+
+
 def count_suffix(alert: Alert, *, spans: bool = True) -> str:
     """` (×42 between 10:00:01 and 10:01:00, 3 alerts grouped)` (without the times unless `spans`), for an alert
-    that stands for several events or several grouped alerts; `` for one event."""
+    that stands for several events or several grouped alerts; `` for one event. The count is left out when the
+    rule's text says it already (`{{ count }}`)."""
     notes = []
     if alert.count > 1:
-        notes.append(f"×{alert.count} {span(alert.first, alert.last)}" if spans else f"×{alert.count}")
+        count = [] if says(alert, "count") else [f"×{alert.count}"]
+        notes.append(" ".join([*count, span(alert.first, alert.last)] if spans else count))
+    notes = [n for n in notes if n]
     if alert.members:
         notes.append(f"{plural(len(alert.members), 'alert')} grouped")
     return f" ({', '.join(notes)})" if notes else ""
 
 
-def what(event: Event) -> str:
-    """What happened, in a few words: `502 GET /orders`, `upstream_timeout: upstream timed out ...`."""
+def what(event: Event, message: bool = True) -> str:
+    """What happened, in a few words: `502 GET /orders`, `upstream_timeout: upstream timed out ...`; without the
+    error's message (`message=False`: the alert's text shows it), the cause and what nginx was doing."""
     if isinstance(event, Http):
         return " ".join(str(p) for p in (event.status, event.method, event.path) if p is not None)
     if isinstance(event, Error):
+        if not message:
+            return f"{event.cause} while {event.action}" if event.action else event.cause
         return f"{event.cause}: {shorten(event.message)}"
     if isinstance(event, EventHook):
         return f"{event.source} / {event.event}"
@@ -91,6 +110,7 @@ _CONTEXT: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Upstream", ("upstream", "upstream_id", "hostname")),
 )
 _GETTERS: dict[str, Getter] = {path: compile_path(path) for _, paths in _CONTEXT for path in paths}
+_CAUSE = compile_path("cause")  # a request's: the error-log entry that explains it (tailer.correlate)
 
 
 def _scalar(value: Any) -> bool:
@@ -112,12 +132,15 @@ def context_fields(event: Event) -> list[tuple[str, str]]:
 
 
 def fields(alert: Alert) -> list[tuple[str, str]]:
-    """Every labelled field shown for an alert, raw: host, what, context, count, first and last time."""
+    """Every labelled field shown for an alert, raw: host, what, context (and why, for a request the error log
+    explains), count, first and last time."""
     event = alert.event
+    cause = _CAUSE(event) if isinstance(event, Http) else None
     return [
         ("Host", event.host),
-        ("What", what(event)),
+        ("What", what(event, message=not says(alert, "message"))),
         *context_fields(event),
+        *([("Cause", show(cause, "-"))] if _scalar(cause) else []),
         ("Count", str(alert.count)),
         ("First", when(alert.first)),
         ("Last", when(alert.last)),
