@@ -25,8 +25,10 @@ one goes on.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import operator
+import os
 import signal
 import sqlite3
 import threading
@@ -35,9 +37,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from types import FrameType
-from typing import TextIO
+from typing import Any, TextIO
 
-from tailer import faults, metrics, notices, selfcheck, snapshot, systemd
+from tailer import __version__, faults, metrics, notices, selfcheck, snapshot, systemd
 from tailer.alerts import Message, unqueued
 from tailer.errors import SnapshotError, StateError, TailerError
 from tailer.events import Event
@@ -67,6 +69,9 @@ def _access_last(read: tuple[Tail, list[Event]]) -> bool:
 
 NOTIFY_WAIT = 5.0  # seconds READY=1, RELOADING=1 and STOPPING=1 are tried while systemd's queue is full
 PUBLISH_EVERY = 1.0  # seconds between two updates of the metrics' numbers
+STATUS_FILE = "status.json"  # in the state directory: what only the running daemon knows (`kong-tailer status`)
+STATUS_EVERY = 2.0  # seconds between two writes of it (at once when the phase changes or after a reload)
+STATUS_VERSION = 1  # of its layout
 
 
 @dataclass
@@ -130,6 +135,7 @@ class Daemon:
         self._disk_logged = 0.0  # when the full disk was last said
         self._disk_tries = 0
         self._snapshot_failed = False
+        self._status_file = StatusFile(os.path.join(opts.state_dir, STATUS_FILE))
 
     # -- lifecycle
 
@@ -138,6 +144,7 @@ class Daemon:
             signal.signal(sig, self._stop)
         signal.signal(signal.SIGHUP, self._hup)
         try:
+            self._publish_status("starting")
             self._start()
             systemd.notify(f"READY=1\nSTATUS={self._status()}", wait=NOTIFY_WAIT)
             interval = systemd.watchdog_interval()
@@ -147,6 +154,7 @@ class Daemon:
             self._loop()
         finally:
             systemd.notify("STOPPING=1", wait=NOTIFY_WAIT)
+            self._publish_status("stopped")
             self._shutdown()
         return 0
 
@@ -205,6 +213,17 @@ class Daemon:
             self.watcher.observer.stop()
         names = ", ".join(self.follower.sources()) or "(no file yet)"
         log.info("following %s; state in %s", names, self.opts.state_dir)
+        self._warn_unmatched()
+
+    def _warn_unmatched(self) -> None:
+        """One warning per followed path that names no file (the `missing` self-alert follows if it stays so)."""
+        for pattern, (reason, _) in self.follower.unmatched(time.monotonic()).items():
+            log.warning(
+                "%s matches no file yet (%s): it is followed all the same, and a file that appears there is read "
+                "from its start",
+                pattern,
+                reason,
+            )
 
     def _follower(self, opts: RunOptions, pipeline: Pipeline) -> Follower:
         read = replace(opts.read, ctx=pipeline.parse_context(opts.read.ctx))
@@ -259,6 +278,7 @@ class Daemon:
             ", ".join(self.outlets.names()) or "(none)",
             ", ".join(self.follower.sources()) or "(no file yet)",
         )
+        self._warn_unmatched()
         systemd.notify(f"READY=1\nSTATUS={self._status()}", wait=NOTIFY_WAIT)
 
     def _shutdown(self) -> None:
@@ -343,6 +363,7 @@ class Daemon:
             if self.systemd and now - self._status_at >= 1.0:
                 self._status_at = now
                 systemd.notify(f"STATUS={self._status()}")
+            self._publish_status()
             flowing, idle = (flowing + 1, 0) if read else (0, idle + 1)
             if more:
                 continue
@@ -384,6 +405,7 @@ class Daemon:
         problems = selfcheck.stalled(self.follower.unread_for(time.monotonic()), self.opts.stall_after)
         problems += selfcheck.failing(self.outlets.failing_since(), now, self.opts.failing_after)
         problems += selfcheck.unwatched(self.watcher.unavailable, self.opts.period)
+        problems += selfcheck.missing(self.follower.unmatched(time.monotonic()), self.opts.stall_after)
         started, ended = self.checks.update(problems)
         out: list[Message] = []
         for p, over in [(p, False) for p in started] + [(p, True) for p in ended]:
@@ -416,6 +438,64 @@ class Daemon:
             problems=sorted(self.checks.open),
             reloads=dict(self.reloads),
         )
+
+    def _publish_status(self, phase: str = "running") -> None:
+        """What only the running daemon knows, for `kong-tailer status` (which reads the outbox, dead letters
+        and silences from the database itself): the files followed and how far each is read, the notifiers'
+        health, open self-check problems, the last reload. Written every STATUS_EVERY s, and at once when the
+        phase (starting, running, stopped) changes or a reload was done or refused. Never raises: a status
+        that cannot be written goes stale, which `status` reports."""
+        status = self._status_file
+        if not status.due(phase, self.reloads, self.reload_error):
+            return
+        try:
+            f = self.follower
+            behind = f.behind_by_source()
+            reading: dict[str, list[dict[str, Any]]] = {}
+            for tail in f.tails:
+                try:
+                    size: int | None = os.fstat(tail.fd).st_size
+                except OSError:
+                    size = None
+                line = tail.reader.resume()[1]  # the line reading resumes at (0: not known)
+                reading.setdefault(tail.source, []).append(
+                    {
+                        "path": tail.path,
+                        "offset": tail.pos,
+                        "size": size,
+                        "line": line - 1 if line else None,  # the last line read and handled
+                        "rotated": tail.rotated_at is not None,
+                        "copy": tail.copy,
+                    }
+                )
+            data: dict[str, Any] = {
+                "files": [
+                    {
+                        "source": source,
+                        "behind": behind.get(source, 0),
+                        "read_at": f.read_at.get(source),
+                        "lines_read": f.lines_read[source],
+                        "bytes_read": f.bytes_read[source],
+                        "reading": reading.get(source, []),
+                    }
+                    for source in sorted(set(f.sources()) | set(reading))
+                ],
+                "log_time": self.pipeline.now,
+                "notifiers": self.outlets.names(),
+                "degraded": self.outlets.degraded(),
+                "delivery": self.outlets.counts(),
+                "problems": [
+                    {"check": p.check, "subject": p.subject, "text": p.text}
+                    for _, p in sorted(self.checks.open.items())
+                ],
+                "disk_full": self.disk_full,
+                "reloads": dict(self.reloads),
+                "rules": len(self.pipeline.ruleset.rules),
+            }
+        except Exception as exc:  # a bug here must not stop the daemon: the status goes stale and says so
+            status.failed(phase, f"{type(exc).__name__}: {exc}")
+            return
+        status.write(phase, data)
 
     def _host(self) -> str:
         return self.opts.read.ctx.host
@@ -476,3 +556,62 @@ class Daemon:
     def _disk_pause(self) -> float:
         self._disk_tries += 1
         return min(30.0, 0.5 * 2.0 ** min(self._disk_tries, 10))
+
+
+class StatusFile:
+    """The status file of the state directory (STATUS_FILE), read by `kong-tailer status`: JSON, replaced whole
+    (a temporary file renamed over it), so a reader never sees half of one. Besides the daemon's numbers it
+    says who wrote it (pid), in which phase, when (wall clock, and the monotonic clock, which a wall-clock
+    step leaves alone: `status` tells its age by it), and the last reload with its result."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.started = time.time()
+        self.phase = ""
+        self.written = float("-inf")  # monotonic
+        self.reloads: dict[str, int] | None = None
+        self.last_reload: dict[str, Any] | None = None  # at (wall clock), result (done | refused), error
+        self.problem: str | None = None  # why it was last not written (said once)
+
+    def due(self, phase: str, reloads: Counter[str], reload_error: str | None) -> bool:
+        """Time to write: STATUS_EVERY s since the last write, another phase, or a reload since."""
+        if self.reloads != reloads:
+            if self.reloads is not None:  # the latest reload's result is what the daemon says now
+                result = "refused" if reload_error is not None else "done"
+                self.last_reload = {"at": time.time(), "result": result, "error": reload_error}
+            self.reloads = dict(reloads)
+            return True
+        return phase != self.phase or time.monotonic() - self.written >= STATUS_EVERY
+
+    def write(self, phase: str, data: dict[str, Any]) -> None:
+        self.phase, self.written = phase, time.monotonic()
+        data = {
+            "version": STATUS_VERSION,
+            "pid": os.getpid(),
+            "kong_tailer": __version__,
+            "phase": phase,
+            "started": self.started,
+            "written_at": time.time(),
+            "monotonic": self.written,
+            "every": STATUS_EVERY,
+            "last_reload": self.last_reload,
+            **data,
+        }
+        new = self.path + ".new"
+        try:
+            with open(new, "w", encoding="utf-8") as f:
+                json.dump(data, f, ensure_ascii=False, indent=1)
+            os.replace(new, self.path)
+        except OSError as exc:
+            self.failed(phase, exc.strerror or str(exc))
+            return
+        if self.problem is not None:
+            log.info("%s: the status file is written again", self.path)
+            self.problem = None
+
+    def failed(self, phase: str, reason: str) -> None:
+        """The status could not be written: said once (until it is written again), tried again in STATUS_EVERY s."""
+        self.phase, self.written = phase, time.monotonic()
+        if reason != self.problem:
+            log.warning("%s: cannot write the status file (%s); `kong-tailer status` will say so", self.path, reason)
+        self.problem = reason

@@ -6,6 +6,9 @@ A path is compiled once into a getter. The first name is looked up on the event:
 fields (a custom log_format's variables, file-log's `service`, and the `cause`/`error` that the correlation
 stage joins in). The rest of the path walks into tables; `[n]` indexes a list from 1, as Lua does.
 A value that is not there is `MISSING`, never an exception.
+
+Rule loading learns which paths a rule's keys name (a condition, a template, `group_by`...) by compiling them
+inside `collect_paths()`, and checks them against the fields events have (tailer.rules.names).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import dataclasses
 import json
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -118,9 +123,27 @@ def _first(name: str) -> Getter:
     return get
 
 
+Named = list[tuple[str | int, ...]]
+_COLLECTING: ContextVar[Named | None] = ContextVar("_COLLECTING", default=None)
+
+
+@contextmanager
+def collect_paths() -> Iterator[Named]:
+    """The paths `compile_path` compiles inside the block, parsed, in order (repeats included)."""
+    named: Named = []
+    token = _COLLECTING.set(named)
+    try:
+        yield named
+    finally:
+        _COLLECTING.reset(token)
+
+
 def compile_path(path: str) -> Getter:
     """A function that reads `path` from an event (MISSING when absent)."""
     parts = parse_path(path)
+    collecting = _COLLECTING.get()
+    if collecting is not None:
+        collecting.append(parts)
     first, rest = parts[0], parts[1:]
     assert isinstance(first, str)
     head = _first(first)

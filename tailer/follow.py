@@ -24,6 +24,10 @@ followed from its end) has its first lines sampled too: its format is decided as
 At startup (`attach`) each source's unfinished generations are looked for among the path and its rotated
 siblings (`error.log.1`, `error.log-20250115`, ...) by first line, and resumed where they stopped; siblings
 written since are read from their start. A generation that cannot be found is reported with what was lost.
+
+A followed path that names no file (`unmatched`: no such directory, no permission on one, a directory given
+for a file) is said, with why (`why_unmatched`), and still followed: a file that appears there is read from
+its start.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import glob
 import hashlib
 import logging
 import os
+import pwd
 import stat
 import time
 from collections import Counter
@@ -50,6 +55,7 @@ log = logging.getLogger("tailer.follow")
 
 READ_SIZE = 256 * 1024
 MARK_BYTES = 32
+HEAD_BYTES = 64 * 1024  # the first bytes of a generation whose hash is saved with its position
 MTIME_SLACK = 1.0  # seconds
 COMPRESSED = (".gz", ".xz", ".bz2", ".zst", ".lz4", ".z", ".zip")
 
@@ -183,9 +189,9 @@ class Tail:
         self.mark = (emitted, marker)
         # Through a symlink, the file itself: the link may name another file when it is looked for again.
         path = self.real if self.real and self.real != os.path.abspath(self.path) else self.path
-        return Position(
-            self.source, self.key or "", path, offset, emitted, starts, marker, self.finished, line, self.ino
-        )
+        head = _head(self.fd, emitted)
+        key = self.key or ""
+        return Position(self.source, key, path, offset, emitted, starts, marker, self.finished, line, self.ino, head)
 
     def rewritten(self) -> bool:
         """The bytes before the last saved position are no longer those that were read there."""
@@ -228,18 +234,32 @@ class Follower:
         self.started = time.time()
         self.bytes_read: Counter[str] = Counter()
         self.lines_read: Counter[str] = Counter()
+        self.unmatched_since: dict[str, float] = {}  # pattern → since when (monotonic) it has named no file
 
     # -- which files
 
     def sources(self) -> list[str]:
-        """The followed paths: each literal path (present or not) and each current match of a glob."""
+        """The followed paths: each literal path (present or not; not a directory) and each current match of a
+        glob."""
         out: list[str] = []
         for pattern in self.patterns:
             if glob.has_magic(pattern):
                 out.extend(p for p in sorted(glob.glob(pattern)) if os.path.isfile(p))
-            else:
+            elif not os.path.isdir(pattern):  # a directory is no log: `unmatched` says so
                 out.append(pattern)
         return list(dict.fromkeys(out))
+
+    def unmatched(self, now: float) -> dict[str, tuple[str, float]]:
+        """Per followed path (or glob) that names no file now: why (`why_unmatched`), and for how many seconds
+        (`now`: time.monotonic()) it has named none, since it was first found so."""
+        out = {}
+        for pattern in dict.fromkeys(self.patterns):
+            reason = why_unmatched(pattern)
+            if reason is None:
+                self.unmatched_since.pop(pattern, None)
+            else:
+                out[pattern] = (reason, now - self.unmatched_since.setdefault(pattern, now))
+        return out
 
     def directories(self) -> set[str]:
         """The directories to watch for changes (a glob's or a path's, symlinks resolved)."""
@@ -346,7 +366,9 @@ class Follower:
         """Read from their start the rotated files of `source` that are no generation known (read, being
         read, or passed over at its first start): they were rotated since the last look."""
         held = {t.ino for t in self.tails}
+        reading = {t.key for t in self.tails if t.source == source}  # in the files held: never in another
         rows = self.history.generations(source) + [p for p in self.done if p.source == source]
+        rows = [r for r in rows if r.key not in reading]
         files = [f for f in map(_look_quietly, _candidates(source)[1:]) if f is not None and f.origin is not None]
         files = [f for f in files if f.ident not in held]
         claimed = {f.path for f in _claim(rows, files).values()}
@@ -370,7 +392,8 @@ class Follower:
         if tail is None:
             return None
         size = os.fstat(tail.fd).st_size
-        if size < p.emitted or _marker(tail.fd, p.emitted) != p.marker:  # changed since it was looked at
+        changed = _marker(tail.fd, p.emitted) != p.marker or (p.head and _head(tail.fd, p.emitted) != p.head)
+        if size < p.emitted or changed:  # changed since it was looked at
             tail.close()
             return None
         tail.origin, tail.key = origin_of_key(p.key), p.key
@@ -611,6 +634,7 @@ class Follower:
         self._changed_at.update(old.unread_state()[1])
         self.bytes_read.update(old.bytes_read)
         self.lines_read.update(old.lines_read)
+        self.unmatched_since.update(old.unmatched_since)
         self.started = old.started
 
     def unread_state(self) -> tuple[dict[str, tuple[int, int, int, int] | None], dict[str, float]]:
@@ -657,6 +681,51 @@ class Follower:
         if last is None or now - last >= self.settings.report_every:
             self._reported[key] = now
             log.error("%s; retrying", message)
+
+
+def why_unmatched(pattern: str) -> str | None:
+    """Why a followed path (or glob) names no regular file now, in words; None when it names one (or a FIFO or
+    a device, which opening it reports)."""
+    if glob.has_magic(pattern):
+        if any(os.path.isfile(p) for p in glob.glob(pattern)):
+            return None
+        head = os.path.abspath(pattern).split(os.sep)
+        fixed = os.sep.join(head[: next(i for i, part in enumerate(head) if glob.has_magic(part))]) or os.sep
+        return _kept_from(fixed, listing=True) or f"no file in {fixed} matches it"
+    if os.path.isfile(pattern):
+        return None
+    if os.path.isdir(pattern):
+        return f"it is a directory: did you mean {os.path.join(pattern, '*.log')}?"
+    if os.path.islink(pattern):  # a link that names nothing (or what it cannot reach)
+        with contextlib.suppress(OSError):  # (gone meanwhile: said at the next look)
+            target = os.path.join(os.path.dirname(pattern), os.readlink(pattern))
+            return f"it is a symbolic link to {target}, which names no file"
+    if os.path.lexists(pattern):
+        return None
+    directory = os.path.dirname(os.path.abspath(pattern))
+    return _kept_from(directory, listing=False) or f"no such file in {directory}"
+
+
+def _kept_from(directory: str, listing: bool) -> str | None:
+    """What keeps this user from the files of `directory`: the first directory on its way that is missing, or
+    not a directory, or that it may not enter (or, `listing`, `directory` itself that it may not list)."""
+    parts = os.path.abspath(directory).split(os.sep)
+    for i in range(1, len(parts) + 1):
+        d = os.sep.join(parts[:i]) or os.sep
+        if not os.path.isdir(d):
+            return f"{d} is not a directory" if os.path.lexists(d) else f"no such directory: {d}"
+        if not os.access(d, os.X_OK):
+            return f"no permission on {d} (user {_user()} may not enter it)"
+    if listing and not os.access(directory, os.R_OK):
+        return f"no permission on {directory} (user {_user()} may not list it)"
+    return None
+
+
+def _user() -> str:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
 
 
 def _candidates(source: str) -> list[str]:
@@ -771,7 +840,7 @@ def _is_in(row: Position, f: _File) -> bool:
     except OSError:
         return False
     try:
-        return _marker(fd, row.emitted) == row.marker
+        return _marker(fd, row.emitted) == row.marker and (not row.head or _head(fd, row.emitted) == row.head)
     finally:
         os.close(fd)
 
@@ -795,10 +864,10 @@ def _passed_over(source: str, f: _File, taken: set[str]) -> Position:
     fd = os.open(f.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     try:
         end = _last_line_start(fd, f.size)
-        marker = _marker(fd, end)
+        marker, head = _marker(fd, end), _head(fd, end)
     finally:
         os.close(fd)
-    return Position(source, generation_key(f.origin, taken), f.path, end, end, (), marker, True, 0, f.ident)
+    return Position(source, generation_key(f.origin, taken), f.path, end, end, (), marker, True, 0, f.ident, head)
 
 
 def _last_line_start(fd: int, size: int) -> int:
@@ -847,6 +916,17 @@ def _marker(fd: int, end: int) -> str:
         return ""
     start = max(0, end - MARK_BYTES)
     return _hash(os.pread(fd, end - start, start))
+
+
+def _head(fd: int, end: int) -> str:
+    """A hash of the file's first min(`end`, HEAD_BYTES) bytes: with the marker, what tells apart two files that
+    start alike (log lines end alike, so the bytes just before a point may match in another file)."""
+    if end <= 0:
+        return ""
+    try:
+        return _hash(os.pread(fd, min(end, HEAD_BYTES), 0))
+    except OSError:
+        return ""
 
 
 def _hash(data: bytes) -> str:

@@ -9,11 +9,12 @@ A notifier option that holds a secret can be given four ways; the first that is 
 
 A credential (no $CREDENTIALS_DIRECTORY) or an environment variable (unset or empty) that is not there falls
 through to the next way, so one config can run under systemd and in a shell; nothing at all is None, for the
-caller to judge. A named file that cannot be read, or is empty, is a ConfigError. Every secret resolved here is
-registered with the process-wide redactor: `redact(text)` replaces each registered secret, and for a URL also
-its path and query (a Slack webhook's `/services/T000/B000/XXXX` is the secret part), with `[redacted]`.
-`RedactingFilter` applies it to log records. Install it on the *handlers* (a logger's own filters see only
-records logged to that very logger, not those propagating from `tailer.*`).
+caller to judge. A named file that cannot be read, or is empty, is a ConfigError; so is a credential named
+when nothing gives the secret and $CREDENTIALS_DIRECTORY is not set (CredentialUnavailable). Every secret
+resolved here is registered with the process-wide redactor: `redact(text)` replaces each registered secret,
+and for a URL also its path and query (a Slack webhook's `/services/T000/B000/XXXX` is the secret part), with
+`[redacted]`. `RedactingFilter` applies it to log records. Install it on the *handlers* (a logger's own
+filters see only records logged to that very logger, not those propagating from `tailer.*`).
 """
 
 from __future__ import annotations
@@ -53,13 +54,23 @@ def resolve_secret(
     else:
         secret = value
     if secret is None and credential is not None:  # named, so expected: not a silent fallback to the console
-        raise ConfigError(
+        raise CredentialUnavailable(
             f"{name}: systemd credential {credential!r} not found: $CREDENTIALS_DIRECTORY is not set "
-            f"(give it with LoadCredential={credential}:<file> in the unit)"
+            f"(give it with LoadCredential={credential}:<file> in the unit)",
+            credential,
         )
     if secret is not None:
         register(secret)
     return secret
+
+
+class CredentialUnavailable(ConfigError):
+    """A systemd credential is named, and nothing else gives the secret, but $CREDENTIALS_DIRECTORY is not set:
+    outside its unit the secret cannot be looked at (`check` says so rather than calling it a mistake)."""
+
+    def __init__(self, message: str, credential: str) -> None:
+        super().__init__(message)
+        self.credential = credential
 
 
 def _read(name: str, path: str, what: str) -> str:

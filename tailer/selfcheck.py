@@ -6,6 +6,8 @@
     failing   a notifier's deliveries have failed (retried or dead) for `failing_after` s without a success
     inotify   the kernel gives no inotify instance (tailer.watch): no file is watched, the files are looked
               at on the reader's timer (changes are seen later, nothing is lost)
+    missing   a followed path (or glob) has named no file for `stall_after` s: no such directory, no
+              permission on one, a directory given for a file (`follow.why_unmatched`)
 
 A problem is raised once when it starts and resolved once when it ends (`Checks.update`); the daemon logs
 both, shows open problems in STATUS=, in the metrics, and tells the notifiers (never the failing one).
@@ -19,8 +21,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    check: str  # stalled | failing | inotify
-    subject: str  # the file, the notifier, or `unavailable`
+    check: str  # stalled | failing | inotify | missing
+    subject: str  # the file, the notifier, `unavailable`, or the path as followed
     text: str
 
 
@@ -65,6 +67,23 @@ def unwatched(reason: str | None, period: float) -> list[Problem]:
         "later, nothing is lost"
     )
     return [Problem("inotify", "unavailable", text)]
+
+
+def missing(paths: Mapping[str, tuple[str, float]], after: float) -> list[Problem]:
+    """`paths`: followed path → (why it names no file, for how many seconds it has named none)
+    (`Follower.unmatched`)."""
+    out = []
+    for path, (reason, unmatched) in sorted(paths.items()):
+        if unmatched > after:
+            out.append(
+                Problem(
+                    "missing",
+                    path,
+                    f"{path} has named no file for {unmatched:.0f} s ({reason}): nothing is read from it; "
+                    "check the --log path (`logs` in the configuration) and its permissions",
+                )
+            )
+    return out
 
 
 class Checks:

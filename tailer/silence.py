@@ -1,7 +1,7 @@
 """Silences: hush a known problem for a while, without a reload.
 
-    kong-tailer silence add --rule NAME [--when EXPR] --for 2h [--comment TEXT]
-    kong-tailer silence list [--all] | show ID | expire ID
+    kong-tailer silence add --rule NAME [--when EXPR] --for 2h [--comment TEXT] [--author NAME]
+    kong-tailer silence list [--all] | show ID | expire ID...
 
 A silence holds back the alerts of the rules it names (a name, or a glob such as `upstream-*`), or only those
 whose event satisfies `when` (the rules' condition language), from when it is added until it ends. It is
@@ -29,6 +29,7 @@ from tailer.errors import ConfigError
 from tailer.notify.summary import controls
 from tailer.rules.expr import compile_when
 from tailer.rules.model import Predicate
+from tailer.rules.names import check_condition
 from tailer.state import Held
 from tailer.template import no_escape
 
@@ -103,18 +104,30 @@ def add(
     created_by: str,
     now: float,
 ) -> Silence:
-    """A new silence from `now` for `seconds`; ConfigError for a condition that does not compile."""
+    """A new silence from `now` for `seconds`; ConfigError for a condition that does not compile, or that names
+    a field no event has (`check_when`)."""
     if when is not None:
-        try:
-            compile_when(when)
-        except ConfigError as exc:
-            raise ConfigError(f"--when: {exc}") from None
+        check_when(when)
     cur = db.execute(
         "INSERT INTO silence (rule, condition, comment, created_by, starts_at, ends_at) VALUES (?, ?, ?, ?, ?, ?)",
         (rule, when, comment, created_by, now, now + seconds),
     )
     assert cur.lastrowid is not None
     return Silence(cur.lastrowid, rule, when, comment, created_by, now, now + seconds)
+
+
+def check_when(when: str) -> list[str]:
+    """A `--when` condition, checked as a rule's is, against the fields of an event of any kind (an alert's event
+    may be of any): ConfigError when it does not compile or names a field no event has (a misspelled field would
+    hush nothing); else the warnings (a field of the joined `error` that it does not have)."""
+    try:
+        findings = check_condition(when)
+    except ConfigError as exc:
+        raise ConfigError(f"--when: {exc}") from None
+    unknown = [f"--when: {f.text}" for f in findings if f.error]
+    if unknown:
+        raise ConfigError("\n".join(unknown))
+    return [f"--when: {f.text}" for f in findings]
 
 
 def expire(db: sqlite3.Connection, silence_id: int, now: float) -> Silence | None:

@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS generation (
     line_at INTEGER NOT NULL DEFAULT -1,            -- = offset, unless a version without line numbers moved it
     dev INTEGER,                                    -- st_dev and st_ino of its file when last saved (hints)
     ino INTEGER,
+    head TEXT NOT NULL DEFAULT '',                  -- hash of its first bytes, up to 64 KiB of what was read
     UNIQUE (source, origin)
 );
 CREATE TABLE IF NOT EXISTS folded (                 -- the alerts queued inside a digest (a message of several)
@@ -145,6 +146,7 @@ class Position:
     finished: bool = False
     line: int = 0  # the number of the line at `offset`; 0: not known (saved by a version that kept none)
     ident: tuple[int, int] | None = None  # (st_dev, st_ino) of its file when saved: a hint, never proof
+    head: str = ""  # hash of its first min(emitted, HEAD_BYTES) bytes ("": not saved, by an older version)
 
 
 def connect(directory: str) -> sqlite3.Connection:
@@ -421,12 +423,12 @@ class Store(Outbox):
             for p in positions:
                 db.execute(
                     "INSERT INTO generation (source, origin, path, offset, emitted, open, marker, finished, "
-                    "updated_at, line, line_at, dev, ino) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "updated_at, line, line_at, dev, ino, head) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (source, origin) DO UPDATE SET "
                     "path = excluded.path, offset = excluded.offset, emitted = excluded.emitted, "
                     "open = excluded.open, marker = excluded.marker, finished = excluded.finished, "
                     "updated_at = excluded.updated_at, line = excluded.line, line_at = excluded.line_at, "
-                    "dev = coalesce(excluded.dev, dev), ino = coalesce(excluded.ino, ino)",
+                    "dev = coalesce(excluded.dev, dev), ino = coalesce(excluded.ino, ino), head = excluded.head",
                     (
                         p.source,
                         p.key,
@@ -440,6 +442,7 @@ class Store(Outbox):
                         p.line,
                         p.offset,
                         *(p.ident or (None, None)),
+                        p.head,
                     ),
                 )
             db.executemany(
@@ -464,13 +467,13 @@ class Store(Outbox):
         oldest first."""
         rows = self.db.execute(
             "SELECT source, origin, path, offset, emitted, open, marker, finished, "
-            "CASE WHEN line_at = offset THEN line ELSE 0 END, dev, ino FROM generation "
+            "CASE WHEN line_at = offset THEN line ELSE 0 END, dev, ino, head FROM generation "
             "WHERE source = ? ORDER BY id",
             (source,),
         ).fetchall()
         return [
-            Position(s, o, p, off, em, tuple(int(x) for x in op.split(",") if x), m, bool(f), line, _ident(dev, ino))
-            for s, o, p, off, em, op, m, f, line, dev, ino in rows
+            Position(s, o, p, off, em, tuple(int(x) for x in op.split(",") if x), m, bool(f), line, _ident(dev, ino), h)
+            for s, o, p, off, em, op, m, f, line, dev, ino, h in rows
         ]
 
     def known(self, source: str) -> set[str]:
@@ -512,6 +515,7 @@ _ADDED_COLUMNS = {
         "line_at INTEGER NOT NULL DEFAULT -1",
         "dev INTEGER",
         "ino INTEGER",
+        "head TEXT NOT NULL DEFAULT ''",
     ),
 }
 

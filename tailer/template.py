@@ -4,7 +4,9 @@ A template is compiled once into literal text and field references. Literal text
 trusted: it may carry Slack mentions (`<!here>`) or links. Field values come from logs and are not: the caller
 passes the escaper of the destination (Slack mrkdwn, a JSON string, nothing), and every value goes through it.
 `{* path *}` (Kong's raw form) is read like `{{ path }}`: a log value is never let through unescaped.
-`{# ... #}` is a comment. Lua code (`{% ... %}`) and expressions other than a field path are refused.
+`{# ... #}` is a comment. Lua code (`{% ... %}`) and expressions other than a field path are refused. A path
+names a field of the alert's event, else one of the alert's own (tailer.alerts.Alert.value); rule loading
+checks that one of them can have it (tailer.rules.names).
 """
 
 from __future__ import annotations

@@ -342,7 +342,7 @@ def test_a_bad_metrics_value_exits_2_saying_what_is_expected(tmp_path: Path) -> 
     config = tmp_path / "config.toml"
     config.write_text('metrics = "nope"\n')
     proc = tailer(*run, "--config", str(config))
-    assert proc.returncode == 2 and f"{config}: metrics: 'nope': expected [HOST:]PORT" in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and f"{config}:1: metrics: 'nope': expected [HOST:]PORT" in proc.stderr, proc.stderr
 
 
 def test_a_port_in_use_exits_2_naming_the_address(tmp_path: Path) -> None:

@@ -114,7 +114,7 @@ def test_check_describes_a_plug_in_type(pager: NotifierType, tmp_path: Path) -> 
     (tmp_path / "a.toml").write_text(RULE.format(notifier="p") + '[notifier.p]\ntype = "pager"\nroom = "ops"\n')
     out, err = io.StringIO(), io.StringIO()
     assert run_check(str(tmp_path), out, err) == 0, err.getvalue()
-    assert out.getvalue().endswith("notifiers\n  p                        pager room ops\n")
+    assert out.getvalue().endswith("notifiers\n  p                        pager room ops: ok\n")
 
 
 def test_a_preview_is_the_payload_unless_the_type_has_its_own_text(pager: NotifierType) -> None:

@@ -94,10 +94,8 @@ def test_invalid_payload_is_dead_but_the_next_message_still_goes() -> None:
     assert "400 invalid_payload" in done.stderr and "slack: 2 sent, 1 failed" in done.stderr
 
 
-def test_without_a_webhook_url_the_messages_go_to_the_console() -> None:
-    done = replay("--send", "--rule", "upstream-5xx", *SAMPLES, url=None)
-    assert done.returncode == 0, done.stderr
-    assert "SLACK_WEBHOOK_URL" in done.stderr and "console" in done.stderr
-    lines = done.stdout.splitlines()
-    assert len(lines) == 3 and all("[upstream-5xx]" in line for line in lines)
-    assert "502 on GET /orders" in lines[0]
+def test_without_a_webhook_url_send_is_an_error_before_any_log_is_read() -> None:
+    done = replay("--send", "--rule", "upstream-5xx", *SAMPLES, url=None)  # (issue 14: it went to the console)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert "kong-tailer: error: --send has nowhere to send: notifier 'slack': no webhook URL" in done.stderr
+    assert "SLACK_WEBHOOK_URL" in done.stderr and "lines" not in done.stderr  # no log was read

@@ -65,7 +65,7 @@ def test_a_bad_file_stops_the_command_with_exit_2(tmp_path: Path) -> None:
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    assert proc.returncode == 2 and f"{path}: unknown setting 'nope'" in proc.stderr
+    assert proc.returncode == 2 and f"{path}:1: unknown setting 'nope'" in proc.stderr
 
 
 @pytest.mark.parametrize("override", [False, True])

@@ -22,13 +22,11 @@ import contextlib
 import errno
 import logging
 import os
-import pwd
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -41,6 +39,7 @@ from tailer.commands.run import load_config
 from tailer.errors import ConfigError
 from tests.daemon import Daemon, Writer, delivered, entry, wait_until
 from tests.receiver import Receiver
+from tests.users import as_user, searchable_dir, unused_uid
 
 DEADLINE = 30.0  # seconds: generous, for a loaded machine
 NO_INSTANCE = "no file is watched: inotify gives no instance ([Errno 24] inotify instance limit reached"
@@ -105,54 +104,6 @@ def pid_of(d: Daemon) -> int:
     return d.proc.pid
 
 
-def users_of_processes() -> set[int]:
-    """Every user id some process runs as (real, effective, saved or file system)."""
-    out: set[int] = set()
-    for status in Path("/proc").glob("[0-9]*/status"):
-        with contextlib.suppress(OSError):
-            match = re.search(r"^Uid:\s+(.*)$", status.read_text(), re.M)
-            if match:
-                out |= {int(u) for u in match.group(1).split()}
-    return out
-
-
-def mapped(uid: int, path: str) -> bool:
-    """Whether `uid` exists in this user namespace (a container maps only some)."""
-    for line in Path(path).read_text().splitlines():
-        inside, _, count = (int(x) for x in line.split())
-        if inside <= uid < inside + count:
-            return True
-    return False
-
-
-def unused_uid() -> int:
-    """A user id no account has and no process runs as: its inotify instances are all the test's to take.
-    Tried from a place that depends on the pid, so that tests running beside this one pick others."""
-    busy = users_of_processes()
-    for i in range(20000):
-        uid = 40000 + (os.getpid() + i) % 20000
-        if uid in busy or not mapped(uid, "/proc/self/uid_map") or not mapped(uid, "/proc/self/gid_map"):
-            continue
-        try:
-            pwd.getpwuid(uid)
-        except KeyError:
-            return uid
-    raise AssertionError("no unused user id between 40000 and 59999")
-
-
-def as_user(uid: int) -> tuple[str, ...]:
-    """A command prefix that runs the daemon as `uid`, with root's access to files (see the module's text)."""
-    return (
-        "setpriv",
-        f"--reuid={uid}",
-        f"--regid={uid}",
-        "--clear-groups",
-        "--inh-caps=+dac_override",
-        "--ambient-caps=+dac_override",
-        "--",
-    )
-
-
 class Hog:
     """A process, running as `uid`, that holds every inotify instance the kernel gives that user."""
 
@@ -182,8 +133,7 @@ class Hog:
 @pytest.fixture
 def searchable() -> Iterator[Path]:
     """A directory every user can search (pytest's own temporary directories are root's only)."""
-    root = Path(tempfile.mkdtemp(prefix="kong-tailer-no-inotify-", dir="/tmp"))
-    root.chmod(0o755)
+    root = searchable_dir("kong-tailer-no-inotify-")
     yield root
     shutil.rmtree(root, ignore_errors=True)
 
@@ -328,7 +278,7 @@ def test_poll_in_the_configuration_file(tmp_path: Path) -> None:
     assert load_config(str(path)) == {"poll": True}
     for wrong, kind in (('"yes"', "str"), ("1", "int")):
         path.write_text(f"poll = {wrong}\n")
-        with pytest.raises(ConfigError, match=re.escape(f"{path}: poll has the wrong type ({kind})")):
+        with pytest.raises(ConfigError, match=re.escape(f"{path}:1: poll has the wrong type ({kind})")):
             load_config(str(path))
 
 

@@ -7,12 +7,15 @@ comes out is printed (dry run) or collected and delivered (`--send`). A summary 
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import os
+import re
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, TextIO
 
 import click
@@ -22,18 +25,20 @@ from tailer.commands.parse import untimed
 from tailer.errors import ConfigError
 from tailer.events import Error, Event, EventHook, Inspect
 from tailer.lines import generation_key
+from tailer.notify import Outcome
 from tailer.notify.build import policy_for
-from tailer.notify.deliver import Deliverer, Job
-from tailer.notify.registry import destination_for, type_of
+from tailer.notify.deliver import Deliverer, DeliveryPolicy, Destination, Result
+from tailer.notify.registry import destination_for, ready, type_of
 from tailer.pipeline import Pipeline
 from tailer.reader import ReadOptions
-from tailer.rules.load import load_rules
+from tailer.rules.load import duration, load_rules
 from tailer.rules.model import NotifierConfig
 from tailer.sources import FileEvents, open_log
 
 BATCH = 2048  # events handed to the pipeline at a time
 DROPS = ("snooze", "unique", "realert")  # the engine's reasons for dropping a match
 PROGRESS_FROM = 32 << 20  # show a progress bar on a terminal for inputs larger than this many bytes
+INTERRUPTED = 130  # the exit code after Ctrl-C, as tailer.cli's (128 + SIGINT, as a shell reports it)
 
 
 @dataclass(frozen=True)
@@ -47,15 +52,38 @@ class ReplayOptions:
     as_json: bool = False
 
 
-def parse_time(text: str | None, zone: tzinfo, option: str) -> datetime | None:
-    """An ISO 8601 time (`2025-01-15T10:00`, `2025-01-15 10:00:00+01:00`); without an offset, in `zone`."""
+def parse_time(text: str | None, zone: tzinfo, option: str, now: datetime | None = None) -> datetime | None:
+    """An ISO 8601 time (`2025-01-15T10:00`, `2025-01-15 10:00:00+01:00`; without an offset, in `zone`), or a
+    time ago, as journalctl takes it: `1h`, `30m`, `2d`, `1h30m`, `-1h`, `1h ago`, `now` (from `now`, which
+    defaults to the wall clock's time)."""
     if text is None:
         return None
     try:
         t = datetime.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"{option} {text!r}: not an ISO 8601 time (e.g. 2025-01-15T10:00:00+00:00)") from None
+        ago = _ago(text)
+        if ago is None:
+            raise ConfigError(
+                f"{option} {text!r}: not a time: give an ISO 8601 time (2025-01-15T10:00:00+00:00) or a time ago "
+                "(1h, 30m, 2d)"
+            ) from None
+        return (now or datetime.now(UTC)) - timedelta(seconds=ago)
     return t if t.tzinfo is not None else t.replace(tzinfo=zone)
+
+
+def _ago(text: str) -> float | None:
+    """Seconds ago in `1h`, `-1h`, `1h ago`, `now`; None when `text` says no such thing (a bare number is
+    not taken: it may be a mistyped year)."""
+    m = re.fullmatch(r"\s*-?\s*(.*?)(?:\s+ago)?\s*", text)
+    words = m.group(1) if m else ""
+    if words == "now":
+        return 0.0
+    if not re.search(r"[a-zA-Z]", words):
+        return None
+    try:
+        return duration(words)
+    except ValueError:
+        return None
 
 
 def _generation_keys(files: list[FileEvents]) -> dict[str, str]:
@@ -69,13 +97,29 @@ def _generation_keys(files: list[FileEvents]) -> dict[str, str]:
 
 
 def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: TextIO) -> int:
+    if opts.since is not None and opts.until is not None and opts.since >= opts.until:
+        raise ConfigError(
+            f"--since {opts.since.isoformat()} is not before --until {opts.until.isoformat()}: no event can be "
+            "in between"
+        )
     ruleset = load_rules(opts.rules, opts.only)
+    if opts.send:  # a secret that cannot be read stops the replay before any log is read, as it stops `run`
+        nowhere = []
+        for name in sorted({n for rule in ruleset.rules for n in rule.notify}):
+            warning = ready(ruleset.notifiers[name], os.environ)
+            if warning is not None:  # not the destination configured (a Slack URL not set): sending to nowhere
+                nowhere.append(warning.partition(": its messages go to")[0])
+        if nowhere:
+            raise ConfigError(
+                f"--send has nowhere to send: {'; '.join(nowhere)}. Set it, or leave out --send to print the "
+                "messages instead"
+            )
     pipeline = Pipeline(ruleset)
     read = replace(opts.read, ctx=pipeline.parse_context(opts.read.ctx))
     files = [FileEvents(path, read) for path in paths]
     for path in paths:  # a file that cannot be opened stops the replay before any message, as open_log says
         if path != "-":
-            open_log(path).close()
+            _close(open_log(path))
     sent: list[Message] = []
 
     def emit(messages: list[Message]) -> None:
@@ -99,22 +143,29 @@ def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: Text
         return outcome.messages
 
     batch: list[Event] = []
-    with _progress(files, err) as advance:
-        for event in _timeline(files, opts.since, opts.until):
-            batch.append(event)
-            if len(batch) >= BATCH:
-                emit(feed(batch))
-                batch = []
-                advance()
-        emit(feed(batch))
-        emit(pipeline.finish().messages)
-        advance()
+    try:
+        with _progress(files, err) as advance:
+            for event in _timeline(files, opts.since, opts.until):
+                batch.append(event)
+                if len(batch) >= BATCH:
+                    emit(feed(batch))
+                    batch = []
+                    advance()
+            emit(feed(batch))
+            emit(pipeline.finish().messages)
+            advance()
+    except KeyboardInterrupt:
+        if not opts.send:
+            raise  # the command line says it
+        _break_line(err)  # messages are sent once the logs are read: none has gone out
+        err.write("kong-tailer: interrupted while reading the logs: no message was sent\n")
+        return INTERRUPTED
     for f in files:
         err.write(f"kong-tailer: {f.path}: {f.fmt} log, {f.stats['lines']} lines{untimed(f.stats)}\n")
     _summary(pipeline, err)
     if not opts.send:
         return 0
-    return _deliver(sent, ruleset.notifiers, out, err)
+    return _deliver(sent, ruleset.notifiers, out, err, opts.as_json)
 
 
 def _timeline(files: list[FileEvents], since: datetime | None, until: datetime | None) -> Iterator[Event]:
@@ -213,23 +264,116 @@ def _summary(pipeline: Pipeline, err: TextIO) -> None:
         )
 
 
-def _deliver(messages: list[Message], notifiers: dict[str, NotifierConfig], out: TextIO, err: TextIO) -> int:
+def _break_line(err: TextIO) -> None:
+    """After Ctrl-C on a terminal, what is said starts on a line of its own, not after the `^C` echoed."""
+    if err.isatty():
+        err.write("\n")
+
+
+def _close(stream: Any) -> None:
+    """Close what `open_log` opened: a .gz's GzipFile leaves the file under it open."""
+    raw = getattr(stream, "fileobj", None)
+    stream.close()
+    if raw is not None:
+        raw.close()
+
+
+class _Stopped(BaseException):
+    """Delivery stopped by Ctrl-C. Not an Exception: the deliverer takes an Exception out of a destination for
+    the failure of the message at hand, and dead-letters it."""
+
+
+class _Tracked:
+    """A destination that notes the key of each message it delivered, and sends nothing once stopped."""
+
+    def __init__(self, destination: Destination, stop: threading.Event) -> None:
+        self.destination = destination
+        self.stop = stop
+        self.delivered: list[str] = []  # keys, in the order they went out
+        self.current = ""  # the key of the message being sent (one at a time per destination)
+
+    @property
+    def name(self) -> str:
+        return self.destination.name
+
+    def render(self, message: Message) -> str:
+        self.current = message.key
+        return self.destination.render(message)
+
+    def send(self, payload: str) -> Outcome:
+        if self.stop.is_set():
+            raise _Stopped
+        outcome = self.destination.send(payload)
+        if outcome.status == "sent":
+            self.delivered.append(self.current)
+        return outcome
+
+
+def _deliver(
+    messages: list[Message], notifiers: dict[str, NotifierConfig], out: TextIO, err: TextIO, as_json: bool
+) -> int:
+    """Send the messages, a thread per notifier; exit code 1 when one could not be delivered. Ctrl-C stops
+    the sending: the attempt under way ends, then which messages had gone out is said (their keys and log
+    times, and the --since that sends the rest); exit code INTERRUPTED."""
     by_notifier: dict[str, list[Message]] = {}
     for m in messages:
         by_notifier.setdefault(m.notifier, []).append(m)
-    jobs: list[Job] = []
+    stop = threading.Event()
+
+    def pause(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise _Stopped
+
+    deliverer = Deliverer(sleep=pause)
+    jobs: list[tuple[_Tracked, list[Message], DeliveryPolicy]] = []
     for name, batch in by_notifier.items():
         destination, warning = destination_for(notifiers[name], os.environ, out)
         if warning:
             err.write(f"kong-tailer: warning: {warning}\n")
-        jobs.append((destination, batch, policy_for(notifiers[name])))
+        jobs.append((_Tracked(destination, stop), batch, policy_for(notifiers[name])))
+    results: dict[str, list[Result]] = {}
+
+    # Waited for through an Event, not Thread.join: a join that Ctrl-C interrupts takes the thread for ended
+    # (Python 3.11), and the attempt under way would then be left out of what is said to have gone out.
+    left = [len(jobs)]
+    lock = threading.Lock()
+    finished = threading.Event()
+    if not jobs:
+        finished.set()
+
+    def run(destination: _Tracked, batch: list[Message], policy: DeliveryPolicy) -> None:
+        try:
+            with contextlib.suppress(_Stopped):
+                results[destination.name] = deliverer.deliver(destination, batch, policy)
+        finally:
+            with lock:
+                left[0] -= 1
+                if not left[0]:
+                    finished.set()
+
+    threads = [threading.Thread(target=run, args=job, name=f"deliver-{job[0].name}", daemon=True) for job in jobs]
     try:
-        results = Deliverer().deliver_all(jobs)
+        for thread in threads:
+            thread.start()
+        try:
+            finished.wait()
+        except KeyboardInterrupt:
+            stop.set()
+            finished.wait()  # an attempt under way ends (within the notifier's timeout)
+            _interrupted(messages, {t.name: t.delivered for t, _, _ in jobs}, notifiers, out, err, as_json)
+            return INTERRUPTED
     finally:
-        for destination, _, _ in jobs:
-            transport = getattr(destination, "transport", None)
+        for tracked, _, _ in jobs:
+            transport = getattr(tracked.destination, "transport", None)
             if transport is not None:
                 transport.close()
+    outcomes = {(name, r.key): r.outcome for name, rs in results.items() for r in rs}
+    if as_json:
+        for m in messages:
+            outcome = outcomes[(m.notifier, m.key)]
+            ok = outcome.status == "sent"
+            line = _json(m, notifiers[m.notifier]) | {"delivered": ok, "error": None if ok else outcome.reason}
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
     status = 0
     for name, rs in results.items():
         dead = [r for r in rs if r.outcome.status != "sent"]
@@ -238,3 +382,37 @@ def _deliver(messages: list[Message], notifiers: dict[str, NotifierConfig], out:
             err.write(f"kong-tailer: {name}: message {r.key[:12]} not delivered: {r.outcome.reason}\n")
             status = 1
     return status
+
+
+def _interrupted(
+    messages: list[Message],
+    delivered: dict[str, list[str]],
+    notifiers: dict[str, NotifierConfig],
+    out: TextIO,
+    err: TextIO,
+    as_json: bool,
+) -> None:
+    """What had gone out when Ctrl-C stopped the sending: each message sent, by notifier, with its key and log
+    time; the log time of the last one sent and the --since that replays what was not."""
+    went = {(name, key) for name, keys in delivered.items() for key in keys}
+    sent = [m for m in messages if (m.notifier, m.key) in went]
+    rest = [m for m in messages if (m.notifier, m.key) not in went]
+    if as_json:
+        for m in sent:
+            line = _json(m, notifiers[m.notifier]) | {"delivered": True, "error": None}
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    _break_line(err)
+    if not sent:
+        err.write(f"kong-tailer: interrupted while sending: none of the {len(messages)} message(s) had gone out\n")
+        return
+    err.write(f"kong-tailer: interrupted while sending: {len(sent)} of {len(messages)} message(s) had gone out:\n")
+    for m in sent:
+        err.write(f"kong-tailer: {m.notifier}: sent {m.key[:12]} (log time {m.time.isoformat()})\n")
+    last = max(m.time for m in sent)
+    if rest:
+        first = min(m.time for m in rest)
+        err.write(
+            f"kong-tailer: the last one sent is of {last.isoformat()}; the first not sent of {first.isoformat()}: "
+            f"to send the rest, replay again with --since {first.isoformat()} (a message sent already is known "
+            "by its key, above)\n"
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import os
 import time
+from collections.abc import Sequence
 from typing import TextIO
 
 from tailer import silence
@@ -24,6 +25,7 @@ def add(
     comment: str,
     out: TextIO,
     err: TextIO,
+    author: str | None = None,
 ) -> int:
     try:
         seconds = duration(length)
@@ -31,10 +33,12 @@ def add(
         raise ConfigError(f"--for: {exc}") from None
     if seconds <= 0:
         raise ConfigError("--for: a silence must last some time")
+    for warning in silence.check_when(when) if when is not None else []:
+        err.write(f"kong-tailer: warning: {warning}\n")
     _check_rule(rules_dir, rule, err)
     outbox = open_outbox(directory)
     try:
-        s = silence.add(outbox.db, rule, when, seconds, comment, _who(), time.time())
+        s = silence.add(outbox.db, rule, when, seconds, comment, _who() if author is None else author, time.time())
     finally:
         outbox.close()
     out.write(f"silence {s.id} in force until {silence.when_text(s.ends_at)}: {controls(s.describe())}\n")
@@ -79,15 +83,22 @@ def show(directory: str, silence_id: int, out: TextIO) -> int:
     return 0
 
 
-def expire(directory: str, silence_id: int, out: TextIO) -> int:
+def expire(directory: str, silence_ids: Sequence[int], out: TextIO) -> int:
+    """End each silence of `silence_ids` now; TailerError naming those not in force (the others end)."""
     outbox = open_outbox(directory)
+    missing = []
     try:
-        s = silence.expire(outbox.db, silence_id, time.time())
+        for silence_id in dict.fromkeys(silence_ids):
+            s = silence.expire(outbox.db, silence_id, time.time())
+            if s is None:
+                missing.append(str(silence_id))
+            else:
+                out.write(f"silence {s.id} expired; it held back {s.silenced} alert(s)\n")
     finally:
         outbox.close()
-    if s is None:
-        raise TailerError(f"no silence {silence_id} in force (see `kong-tailer silence list`)")
-    out.write(f"silence {s.id} expired; it held back {s.silenced} alert(s)\n")
+    if missing:
+        which = "silence " + ", ".join(missing) if len(missing) == 1 else "silences " + ", ".join(missing)
+        raise TailerError(f"no {which} in force (see `kong-tailer silence list`)")
     return 0
 
 
@@ -96,7 +107,7 @@ def _check_rule(rules_dir: str, pattern: str, err: TextIO) -> None:
     import fnmatch
 
     try:
-        names = [r.name for r in load_rules(rules_dir, ()).rules]
+        names = [r.name for r in load_rules(rules_dir, (), warn=lambda _: None).rules]  # check tells them
     except TailerError as exc:
         err.write(f"kong-tailer: warning: cannot check the rule name against {rules_dir}: {exc}\n")
         return

@@ -3,9 +3,9 @@
     status >= 500 and service.name == "orders"
     upstream_status in [502, 504] or message =~ "no live upstreams"
     not exists(consumer.username) and route.name != 'health'
-    source == "rate-limiting-advanced" and hosts[1] =~ "(?i)^api\\."
+    kind == "http" and route.hosts[1] =~ "(?i)^api\\."
 
-Operands are field paths (`status`, `consumer.username`, `hosts[1]`, names may hold `-`: see tailer.fields) on
+Operands are field paths (`status`, `consumer.username`, `route.hosts[1]`, names may hold `-`: see tailer.fields) on
 the left and literals on the right: numbers (`502`, `-1`, `0.25`), strings in double or single quotes (escapes
 `\\"`, `\\'`, `\\\\`, `\\n`, `\\t`; any other backslash is kept, so `"\\d+"` is the regex `\\d+`), `true`,
 `false`, `null`. Operators: `== != < <= > >=`, `in [..]`, `not in [..]`, `=~ "regex"`, `!~ "regex"` (Python
@@ -22,7 +22,8 @@ while `not (x == 1)` is true. To test for absence use `not exists(x)` or `x == n
 - `=~`/`!~` match strings, and numbers and booleans as their text (`true`); tables are not comparable.
 - `in [..]` is `==` against each element; `not in [..]` holds when the value equals none and is comparable
   with at least one.
-Errors are ConfigError naming the condition, what is wrong and the column. Each comparison is compiled into a
+Errors are ConfigError naming the condition, what is wrong and the column; whether a path names a field that
+events have is checked where rules are loaded (tailer.rules.names). Each comparison is compiled into a
 closure specialised on its operator and literal type (set lookups for lists), so a test costs one field read.
 """
 

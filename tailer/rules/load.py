@@ -9,22 +9,26 @@ they are checked (`tailer.notify.registry`). An unknown key is a mistake, never 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from tailer.errors import ConfigError, RulesError
+from tailer.fields import Named, collect_paths
 from tailer.notify.registry import BUILTIN_NOTIFIERS, TYPES
 from tailer.rules.aggregations.kind import Aggregation
 from tailer.rules.aggregations.registry import AGGREGATIONS
 from tailer.rules.expr import compile_when
 from tailer.rules.model import NotifierConfig, Paths, Rule, RuleSet
+from tailer.rules.names import Scope, check_all, rule_scope, union
 from tailer.rules.values import Check, boolean, count, one_of, paths, positive, string, strings
 from tailer.rules.values import duration as duration  # commands read durations with it from here
 from tailer.template import compile_template
+from tailer.tomltext import did_you_mean, key_line, toml_problem
 
 KINDS = ("event_hook", "inspect", "http", "error", "parse_error")
 
@@ -41,6 +45,8 @@ _RULE_KEYS = {
     "name", "description", "enabled", "kind", "source", "event", "when", "unique", "snooze", "on_change",
     "group_by", "realert", "realert_max", "group_window", "notify", "title", "text", "missing",
 }  # fmt: skip
+log = logging.getLogger("tailer.rules")
+_TEMPLATES = ("text", "title")  # the keys whose field paths may also name the alert's own (`count`, ...)
 _BUILT_INS = ", ".join(BUILTIN_NOTIFIERS)
 _NAME = re.compile(r"[A-Za-z0-9][\w.-]*")
 _NEXT_TABLE = re.compile(r"\s*\[\[\s*rule\s*\]\]|\s*\[\s*notifiers?\s*\.")
@@ -64,14 +70,7 @@ class _Where:
         """The line that sets `key` (`key = ...`, a dotted `key.x = ...`, a `[...key]` sub-table or a `[[key]]`
         header) in the table whose header is on line `header`, up to the next rule or notifier table (0: the
         whole file); `header` itself if none does."""
-        name = re.escape(key)
-        pattern = re.compile(rf"\s*(?:[\"']?{name}[\"']?\s*[=.]|\[\[?\s*(?:[\w.-]+\.)?{name}\s*\]\]?)")
-        for i in range(header, len(self.lines)):
-            if header and _NEXT_TABLE.match(self.lines[i]):
-                break
-            if pattern.match(self.lines[i]):
-                return i + 1
-        return max(header, 1)
+        return key_line(self.lines, key, header, _NEXT_TABLE if header else None)
 
     def table_line(self, name: str) -> int:
         pattern = re.compile(r"\s*\[\s*notifiers?\s*\.\s*[\"']?" + re.escape(name) + r"[\"']?\s*\]")
@@ -81,30 +80,47 @@ class _Where:
 class _Rule:
     """Reads one `[[rule]]` table, collecting problems rather than stopping at the first."""
 
-    def __init__(self, table: dict[str, Any], where: _Where, line: int, problems: list[str]) -> None:
+    def __init__(
+        self, table: dict[str, Any], where: _Where, line: int, problems: list[str], warnings: list[str]
+    ) -> None:
         self.t = table
         self.where = where
         self.line = line
         self.problems = problems
+        self.warnings = warnings
+        self.named: list[tuple[str, Named]] = []  # (key, the field paths its value names)
+        self.scope: Scope | None = None  # the events it selects, once read
+        self.notify: tuple[str, ...] = ()
         name = table.get("name")
         self.name = name if isinstance(name, str) else None
 
-    def problem(self, key: str | None, what: str) -> None:
+    def problem(self, key: str | None, what: str, warning: bool = False) -> None:
         line = self.where.key_line(self.line, key) if key else self.line
         who = f"rule '{self.name}'" if self.name else "rule"
-        self.problems.append(f"{self.where.file}:{line}: {who}: {what}")
+        (self.warnings if warning else self.problems).append(f"{self.where.file}:{line}: {who}: {what}")
 
     def get(self, key: str, check: Callable[[Any], Any], default: Any = None) -> Any:
         """The value of `key` passed through `check` (which raises ValueError/ConfigError to refuse it)."""
         if key not in self.t:
             return default
         try:
-            return check(self.t[key])
+            with collect_paths() as named:
+                value = check(self.t[key])
         except (ValueError, ConfigError) as exc:
             self.problem(key, f"{key}: {exc}")
             return default
+        if named:
+            self.named.append((key, named))
+        return value
 
-    def read(self, notifiers: dict[str, NotifierConfig]) -> Rule | None:
+    def check_names(self, scope: Scope) -> None:
+        """The field paths the keys name, against the fields the rule's events can have (tailer.rules.names):
+        one none can have is a problem, free-form data Kong does not document a warning."""
+        for key, named in self.named:
+            for finding in check_all(named, scope, template=key in _TEMPLATES):
+                self.problem(key, f"{key}: {finding.text}", warning=not finding.error)
+
+    def read(self, notifiers: Collection[str]) -> Rule | None:
         before = len(self.problems)
         known = _RULE_KEYS | set(AGGREGATIONS)
         for key in sorted(set(self.t) - known):
@@ -128,7 +144,8 @@ class _Rule:
         notify = self.get("notify", strings, ("slack",))
         for n in notify:
             if n not in notifiers:
-                self.problem("notify", f"notify: no notifier {n!r} (declare [notifier.{n}] or use {_BUILT_INS})")
+                hint = did_you_mean(n, notifiers) or f" (declare [notifier.{n}] or use {_BUILT_INS})"
+                self.problem("notify", f"notify: no notifier {n!r}{hint}")
         unique = self.get("unique", paths)
         if unique is None and source and event and (source, event) in KONG_UNIQUE:
             unique = paths(list(KONG_UNIQUE[(source, event)]))
@@ -168,14 +185,21 @@ class _Rule:
             group_window=self.get("group_window", duration),
             missing=self.get("missing", string, "-"),
         )
+        if kind is not None or "kind" not in self.t:  # a kind that is wrong was told above
+            # an unknown key may be an aggregation, misspelled or not registered: its alerts' fields are not known
+            odd = sorted(set(self.t) - known)
+            self.scope = rule_scope(kind, source, event, aggregation.name if aggregation else next(iter(odd), None))
+            self.notify = tuple(notify)
+            self.check_names(self.scope)
         if len(self.problems) > before:
             return None
         return rule
 
 
-def load_rules(directory: str, only: Iterable[str] = ()) -> RuleSet:
+def load_rules(directory: str, only: Iterable[str] = (), warn: Callable[[str], None] | None = None) -> RuleSet:
     """Every rule and notifier of the `*.toml` files in `directory`; RulesError listing every mistake.
-    `only`: keep just these rules (each must exist)."""
+    `only`: keep just these rules (each must exist). `warn` is told each warning, `file:line: ...` (a field
+    Kong does not document for the events a rule selects); by default they are logged."""
     try:
         names = sorted(n for n in os.listdir(directory) if n.endswith(".toml"))
     except OSError as exc:
@@ -190,18 +214,22 @@ def load_rules(directory: str, only: Iterable[str] = ()) -> RuleSet:
                 files.append((path, f.read().decode("utf-8")))
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from exc
-    return load_texts(files, only)
+    return load_texts(files, only, warn)
 
 
-def load_texts(files: list[tuple[str, str]], only: Iterable[str] = ()) -> RuleSet:
+def load_texts(
+    files: list[tuple[str, str]], only: Iterable[str] = (), warn: Callable[[str], None] | None = None
+) -> RuleSet:
     """Like `load_rules`, from (file name, TOML text) pairs."""
     problems: list[str] = []
+    warnings: list[str] = []
+    templated: dict[str, Named] = {}  # notifier → the field paths of its templates (a webhook's payload, body)
     docs: list[tuple[_Where, dict[str, Any]]] = []
     for path, text in files:
         try:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            problems.append(_toml_problem(path, exc))
+            problems.append(toml_problem(path, exc))
             continue
         where = _Where.of(path, text)
         for key in sorted(set(doc) - {"rule", "notifier"}):
@@ -209,16 +237,21 @@ def load_texts(files: list[tuple[str, str]], only: Iterable[str] = ()) -> RuleSe
             problems.append(f"{path}:{line}: unknown top-level key {key!r} (use [[rule]] and [notifier.NAME])")
         docs.append((where, doc))
     notifiers = dict(BUILTIN_NOTIFIERS)
+    declared: set[str] = set()  # a table with a mistake is said once: the rules that use it are not told about
     for where, doc in docs:
         table = doc.get("notifier", {})
         if not isinstance(table, dict):
             problems.append(f"{where.file}:1: `notifier` must be tables: [notifier.NAME]")
             continue
         for name, options in table.items():
-            config = _notifier(name, options, where, problems)
+            declared.add(name)
+            with collect_paths() as named:
+                config = _notifier(name, options, where, problems)
             if config is not None:
                 notifiers[name] = config
+                templated[name] = named
     rules: list[Rule] = []
+    readers: list[_Rule] = []
     seen: dict[str, str] = {}
     for where, doc in docs:
         tables = doc.get("rule", [])
@@ -227,16 +260,21 @@ def load_texts(files: list[tuple[str, str]], only: Iterable[str] = ()) -> RuleSe
             continue
         for i, table in enumerate(tables):
             line = where.rule_lines[i] if i < len(where.rule_lines) else 1
-            reader = _Rule(table, where, line, problems)
+            reader = _Rule(table, where, line, problems, warnings)
+            readers.append(reader)
             if reader.name is not None and reader.name in seen:
                 reader.problem("name", f"name already used at {seen[reader.name]}")
             elif reader.name is not None:
                 seen[reader.name] = f"{where.file}:{line}"
             if table.get("enabled", True) is False:
                 continue
-            rule = reader.read(notifiers)
+            rule = reader.read(notifiers.keys() | declared)
             if rule is not None:
                 rules.append(rule)
+    for name, named in templated.items():
+        _check_templates(notifiers[name], named, readers, problems, warnings)
+    for warning in warnings:
+        (warn or log.warning)(warning)
     wanted = set(only)
     for name in sorted(wanted - set(seen)):
         problems.append(f"no rule named {name!r} (rules: {', '.join(sorted(seen)) or 'none'})")
@@ -247,12 +285,15 @@ def load_texts(files: list[tuple[str, str]], only: Iterable[str] = ()) -> RuleSe
     return RuleSet(tuple(rules), notifiers, tuple(path for path, _ in files))
 
 
-def _toml_problem(path: str, exc: tomllib.TOMLDecodeError) -> str:
-    m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-    what = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-    if m:
-        return f"{path}:{m.group(1)}: not valid TOML: {what} (column {m.group(2)})"
-    return f"{path}:1: not valid TOML: {what}"
+def _check_templates(
+    config: NotifierConfig, named: Named, readers: list[_Rule], problems: list[str], warnings: list[str]
+) -> None:
+    """A notifier's templates are filled by the alerts of the rules that notify it: their paths are checked
+    against the fields of those rules' events (of any kind when no rule does)."""
+    scope = union(r.scope for r in readers if r.scope is not None and config.name in r.notify)
+    for finding in check_all(named, scope, template=True):
+        where = f"{config.file}:{config.line}: notifier '{config.name}': {finding.text}"
+        (problems if finding.error else warnings).append(where)
 
 
 # The keys every notifier takes, whatever its type (besides `type` and `description`)
@@ -284,12 +325,13 @@ def _notifier(name: str, options: Any, where: _Where, problems: list[str]) -> No
     kind = options.get("type", builtin.type if builtin else None)
     declared = TYPES.get(kind) if isinstance(kind, str) else None
     if declared is None:
-        problem("type", f"type must be one of {', '.join(TYPES)}, not {kind!r}")
+        problem("type", f"type must be one of {', '.join(TYPES)}, not {kind!r}{did_you_mean(kind, TYPES)}")
         return None
     allowed = set(declared.options) | set(_DELIVERY_CHECKS) | {"type", "description"}
     before = len(problems)
     for key in sorted(set(options) - allowed):
-        problem(key, f"unknown key {key!r} for a {kind} notifier (known: {', '.join(sorted(allowed))})")
+        hint = did_you_mean(key, allowed) or f" (known: {', '.join(sorted(allowed))})"
+        problem(key, f"unknown key {key!r} for a {kind} notifier{hint}")
     checks: dict[str, Check] = {**_DELIVERY_CHECKS, **declared.options}
     values: dict[str, Any] = dict(builtin.options) if builtin and builtin.type == kind else {}
     for key, value in options.items():
