@@ -30,10 +30,30 @@ def open_log(path: str) -> BinaryIO:
     try:
         head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
     except OSError as exc:
+        _close_file(raw)
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     if head == _GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        return _GzipFile(raw)  # type: ignore[return-value]
     return raw
+
+
+class _GzipFile(gzip.GzipFile):
+    """A gzip stream that closes the file it reads (GzipFile leaves a `fileobj` it was given open)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__(fileobj=raw, mode="rb")
+        self._under = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            _close_file(self._under)
+
+
+def _close_file(raw: BinaryIO) -> None:
+    if raw is not sys.stdin.buffer:
+        raw.close()
 
 
 def read_chunks(

@@ -3,8 +3,11 @@ decide for the same file; what a restart skips."""
 
 from __future__ import annotations
 
+import gc
+import gzip
 import random
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from datetime import UTC
 from pathlib import Path
@@ -17,7 +20,7 @@ from tailer.follow import Follower, Settings
 from tailer.lines import Chunk, LineBuffer
 from tailer.parse import SAMPLE_LINES, ParseContext, detect_format
 from tailer.reader import DETECT_SAMPLE, Reader, ReadOptions
-from tailer.sources import FileEvents
+from tailer.sources import FileEvents, open_log
 from tailer.state import Position
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -254,3 +257,17 @@ def test_a_restart_skips_what_went_out_but_the_records_open_then() -> None:
             third, start = resume(second)
             got += feed(third, start, len(data)) + [e.to_json() for e in third.finish()]
             assert got == whole, (first_end, second_end)
+
+
+def test_reading_a_gzip_file_leaves_no_file_open(tmp_path: Path) -> None:
+    """GzipFile leaves the file it was handed open when it closes: open_log's stream closes that file too,
+    rather than leave it to the garbage collector (a ResourceWarning, and an fd held until then)."""
+    log = tmp_path / "error.log.2.gz"
+    log.write_bytes(gzip.compress(b"2025/01/15 10:00:00 [error] 1#0: *1 boom\n"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        open_log(str(log)).close()
+        events = [e for batch in FileEvents(str(log), opts()) for e in batch]
+        gc.collect()
+    assert len(events) == 1
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []

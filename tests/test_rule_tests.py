@@ -231,8 +231,8 @@ until = "tomorrow"
         f"{tests}/bad.toml:3: not valid TOML: Unterminated string",
         f"{tests}/broken.toml:6: test 'typos': colour: unknown key (known: access_log, error_log, expect, host, "
         "log_format, name, rules, tz, until)",
-        f"{tests}/broken.toml:4: test 'typos': rules: no rule 'upstream-refuse' in the rules directory (did you mean "
-        "'upstream-refused'?)",
+        f"{tests}/broken.toml:4: test 'typos': rules: no rule 'upstream-refuse' in the rules directory; did you mean "
+        "'upstream-refused'?",
         f"{tests}/broken.toml:10: test 'typos': expect: `count` is a number of events (0 for a flatline)",
         f"{tests}/broken.toml:14: test 'no expectation, a bad time': access_log: a table in it takes `text` and "
         "`repeat` (a count, 1 or more)",

@@ -86,7 +86,7 @@ def _ago(text: str) -> float | None:
         return None
 
 
-def _generation_keys(files: list[FileEvents]) -> dict[str, str]:
+def generation_keys(files: list[FileEvents]) -> dict[str, str]:
     """Each file's generation key (alert keys hold it), known once its first line is read: its origin, made
     distinct among files that start alike, as the daemon makes it."""
     out: dict[str, str] = {}
@@ -119,7 +119,7 @@ def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: Text
     files = [FileEvents(path, read) for path in paths]
     for path in paths:  # a file that cannot be opened stops the replay before any message, as open_log says
         if path != "-":
-            _close(open_log(path))
+            open_log(path).close()
     sent: list[Message] = []
 
     def emit(messages: list[Message]) -> None:
@@ -132,7 +132,7 @@ def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: Text
                 out.write(_preview(message, ruleset.notifiers[message.notifier]) + "\n\n")
 
     def feed(batch: list[Event]) -> list[Message]:
-        origins = _generation_keys(files)
+        origins = generation_keys(files)
         outcome = pipeline.feed(batch, origins=origins)
         for failure in outcome.failures:
             event, exc = failure.event, failure.error
@@ -145,7 +145,7 @@ def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: Text
     batch: list[Event] = []
     try:
         with _progress(files, err) as advance:
-            for event in _timeline(files, opts.since, opts.until):
+            for event in timeline(files, opts.since, opts.until):
                 batch.append(event)
                 if len(batch) >= BATCH:
                     emit(feed(batch))
@@ -168,7 +168,7 @@ def run_replay(paths: Sequence[str], opts: ReplayOptions, out: TextIO, err: Text
     return _deliver(sent, ruleset.notifiers, out, err, opts.as_json)
 
 
-def _timeline(files: list[FileEvents], since: datetime | None, until: datetime | None) -> Iterator[Event]:
+def timeline(files: list[FileEvents], since: datetime | None, until: datetime | None) -> Iterator[Event]:
     """The events of all files in time order (each file's own order kept), within [since, until)."""
     if len(files) == 1:  # nothing to merge
         events: Iterator[Event] = (event for batch in files[0] for event in batch)
@@ -268,14 +268,6 @@ def _break_line(err: TextIO) -> None:
     """After Ctrl-C on a terminal, what is said starts on a line of its own, not after the `^C` echoed."""
     if err.isatty():
         err.write("\n")
-
-
-def _close(stream: Any) -> None:
-    """Close what `open_log` opened: a .gz's GzipFile leaves the file under it open."""
-    raw = getattr(stream, "fileobj", None)
-    stream.close()
-    if raw is not None:
-        raw.close()
 
 
 class _Stopped(BaseException):

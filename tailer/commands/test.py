@@ -34,7 +34,6 @@ test file is broken (each mistake as `file:line: ...`), there is none, or the ru
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tempfile
@@ -45,7 +44,7 @@ from datetime import datetime, tzinfo
 from typing import Any, TextIO
 
 from tailer.alerts import Alert, Message
-from tailer.commands.replay import _generation_keys, _timeline  # replay's timeline: one way to read files
+from tailer.commands.replay import generation_keys, timeline  # one way to read files, as replay reads them
 from tailer.config import resolve_zone
 from tailer.errors import ConfigError, TailerError
 from tailer.events import Event
@@ -57,6 +56,7 @@ from tailer.rules.load import load_rules
 from tailer.rules.model import RuleSet
 from tailer.sources import FileEvents
 from tailer.template import no_escape
+from tailer.tomltext import did_you_mean
 
 TESTS = "tests"  # the subdirectory of the rules directory
 HOST = "test-host"
@@ -202,8 +202,8 @@ def run_case(case: Case, ruleset: RuleSet) -> tuple[list[Got], list[str]]:
             with open(paths[-1], "w", encoding="utf-8") as f:
                 f.write(text)
         files = [FileEvents(path, read) for path in paths]
-        for batch in _batches(_timeline(files, None, None)):
-            outcome = pipeline.feed(batch, origins=_generation_keys(files))
+        for batch in _batches(timeline(files, None, None)):
+            outcome = pipeline.feed(batch, origins=generation_keys(files))
             take(outcome.messages)
             for failure in outcome.failures:
                 where = f"{os.path.basename(failure.event.file)}:{failure.event.lineno}"
@@ -362,7 +362,9 @@ class _CaseReader:
         rules = self._strings("rules")
         for rule in rules:
             if rule not in self.known:
-                self.key_problem("rules", f"no rule {rule!r} in the rules directory{_close(rule, self.known)}")
+                self.key_problem(
+                    "rules", f"no rule {rule!r} in the rules directory{did_you_mean(rule, sorted(self.known))}"
+                )
         zone = self._string("tz", "UTC")
         host = self._string("host", HOST)
         try:
@@ -454,7 +456,7 @@ class _CaseReader:
                 continue
             if running is not None and rule not in running:
                 ran = "the rules directory" if running is self.known else "the test's `rules`"
-                self.problem(at("rule"), f"expect: no rule {rule!r} in {ran}{_close(rule, running)}")
+                self.problem(at("rule"), f"expect: no rule {rule!r} in {ran}{did_you_mean(rule, sorted(running))}")
             text = e.get("text")
             contains = e.get("contains", [])
             contains = [contains] if isinstance(contains, str) else contains
@@ -471,8 +473,3 @@ class _CaseReader:
             time, first, last = (self._time(at(k), f"expect: {k}", e.get(k), zone) for k in ("time", "first", "last"))
             out.append(Expect(at(), rule, text, tuple(contains), count, time, first, last))
         return tuple(out)
-
-
-def _close(name: str, known: set[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""

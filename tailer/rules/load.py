@@ -124,7 +124,8 @@ class _Rule:
         before = len(self.problems)
         known = _RULE_KEYS | set(AGGREGATIONS)
         for key in sorted(set(self.t) - known):
-            self.problem(key, f"unknown key {key!r} (known: {', '.join(sorted(known))})")
+            hint = did_you_mean(key, sorted(known)) or f" (known: {', '.join(sorted(known))})"
+            self.problem(key, f"unknown key {key!r}{hint}")
         if self.name is None:
             self.problem("name", "every rule needs a `name`")
         elif not _NAME.fullmatch(self.name):
